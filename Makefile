@@ -1,0 +1,41 @@
+# The two commands a new user needs: `make demo` and `make test`.
+# Both create .venv on first use and install what they need into it.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip install --quiet --disable-pip-version-check
+
+.PHONY: demo test notebooks bench bench-quick gradcheck clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# Stamp files so that a second `make test` does not reinstall anything.
+$(VENV)/.installed: setup.cfg pyproject.toml | $(PY)
+	$(PIP) -e .
+	touch $@
+
+$(VENV)/.installed-test: setup.cfg pyproject.toml | $(PY)
+	$(PIP) -e '.[test]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(PY) -m numpylstm demo
+
+test: $(VENV)/.installed-test
+	$(PY) -m pytest
+
+gradcheck: $(VENV)/.installed
+	$(PY) -m numpylstm gradcheck
+
+notebooks: $(VENV)/.installed-test
+	$(PY) -m numpylstm.notebooks --write notebooks/*.ipynb
+
+bench: $(VENV)/.installed
+	$(PY) benchmarks/bench_lstm.py
+
+bench-quick: $(VENV)/.installed
+	$(PY) benchmarks/bench_lstm.py --quick
+
+clean:
+	rm -rf $(VENV) demo-output .pytest_cache .hypothesis *.egg-info

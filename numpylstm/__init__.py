@@ -1,0 +1,19 @@
+"""numpylstm: a NumPy-only LSTM written to be read.
+
+Every forward pass and every backward pass is written by hand; see
+``numpylstm.functional`` for the gate equations and their derivatives.
+"""
+from .backend import available_devices, get_array_module, to_device, to_numpy
+from .functional import lstm_sequence_backward, lstm_sequence_forward, lstm_step_backward, lstm_step_forward
+from .gradcheck import check_gradients, numerical_gradient, rel_error
+from .module import Module, Parameter
+from .recurrent import LSTM, LSTMCell, detach_state
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "LSTM", "LSTMCell", "Module", "Parameter", "detach_state",
+    "lstm_step_forward", "lstm_step_backward", "lstm_sequence_forward", "lstm_sequence_backward",
+    "check_gradients", "numerical_gradient", "rel_error",
+    "available_devices", "get_array_module", "to_device", "to_numpy",
+]

@@ -1,0 +1,369 @@
+"""``LSTMCell`` and ``LSTM``: modules around the kernels in ``functional``.
+
+Names, shapes, layouts and initialisation follow ``torch.nn.LSTMCell`` and
+``torch.nn.LSTM``, so a ``state_dict`` moves between the two unchanged.
+"""
+import math
+import warnings
+from typing import List, NamedTuple, Optional
+
+import numpy as np
+
+from . import _validate as check
+from .backend import get_array_module
+from .functional import (
+    GATES,
+    lstm_sequence_backward,
+    lstm_sequence_forward,
+    lstm_step_backward,
+    lstm_step_forward,
+    reverse_padded,
+)
+from .module import Module, Parameter
+
+
+def uniform_parameter(rng, bound, shape, dtype):
+    """A ``Parameter`` drawn from U(-bound, bound), PyTorch's default for recurrent layers."""
+    return Parameter(rng.uniform(-bound, bound, size=shape).astype(dtype))
+
+
+def detach_state(state):
+    """Copies of ``(h, c)`` to start the next chunk of a long sequence from.
+
+    numpylstm records no graph, so a chunk's backward already stops at its own
+    initial state and returns ``(dh0, dc0)`` there. Truncated BPTT drops
+    those; to backpropagate across chunks instead, call the chunks' backward
+    passes newest first and pass each one's ``(dh0, dc0)`` as the previous
+    chunk's ``d_state``. The copies only guard the carried state against
+    later in-place changes.
+    """
+    h, c = check.state_pair(state, "state")
+    return h.copy(), c.copy()
+
+
+# ------------------------------------------------------------------------ LSTMCell
+class LSTMCell(Module):
+    """One LSTM step, as ``torch.nn.LSTMCell``.
+
+    ``h1, c1 = cell(x, (h0, c0))`` with x (N, input_size) or (input_size,)
+    unbatched; the state is optional (zeros). Every call pushes a cache:
+    after T calls, T calls of ``dx, (dh0, dc0) = cell.backward(dh1, dc1)``
+    walk back through them, newest first, adding into the parameter grads.
+
+    Parameters: ``weight_ih`` (4H, I), ``weight_hh`` (4H, H), ``bias_ih`` and
+    ``bias_hh`` (4H,), gate blocks i, f, g, o, all U(-1/sqrt(H), 1/sqrt(H)).
+    """
+
+    gate_names = GATES  # row blocks of weight_ih, weight_hh, bias_ih, bias_hh
+
+    def __init__(self, input_size, hidden_size, bias=True, dtype=np.float64, seed=None):
+        super().__init__()
+        self.input_size = check.positive_int(input_size, "input_size")
+        self.hidden_size = check.positive_int(hidden_size, "hidden_size")
+        self.bias = bool(bias)
+        dtype = check.float_dtype(dtype)
+        rng = np.random.default_rng(seed)
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        H4 = 4 * self.hidden_size
+        self.weight_ih = uniform_parameter(rng, bound, (H4, self.input_size), dtype)
+        self.weight_hh = uniform_parameter(rng, bound, (H4, self.hidden_size), dtype)
+        if self.bias:
+            self.bias_ih = uniform_parameter(rng, bound, (H4,), dtype)
+            self.bias_hh = uniform_parameter(rng, bound, (H4,), dtype)
+
+    def extra_repr(self):
+        return f"{self.input_size}, {self.hidden_size}, bias={self.bias}"
+
+    def forward(self, x, state=None):
+        x = check.float_array(x, "input", self.dtype)
+        check.ndim_in(x, "input", (1, 2), f"(N, {self.input_size}) or ({self.input_size},) unbatched")
+        check.non_empty(x, "input")
+        if x.shape[-1] != self.input_size:
+            raise ValueError(
+                f"input must have input_size={self.input_size} features in its last axis, "
+                f"got shape {tuple(x.shape)}"
+            )
+        unbatched = x.ndim == 1
+        if unbatched:
+            x = x[None]
+        h, c = self._initial_state(state, x.shape[0], unbatched)
+        bias = (self.bias_ih.data, self.bias_hh.data) if self.bias else (None, None)
+        h1, c1, cache = lstm_step_forward(x, h, c, self.weight_ih.data, self.weight_hh.data, *bias)
+        self._push_cache((cache, unbatched))
+        return (h1[0], c1[0]) if unbatched else (h1, c1)
+
+    def _initial_state(self, state, N, unbatched):
+        xp = get_array_module(self.weight_ih.data)
+        shape = (self.hidden_size,) if unbatched else (N, self.hidden_size)
+        if state is None:
+            zeros = xp.zeros(shape, dtype=self.dtype)
+            return zeros, zeros
+        h, c = check.state_pair(state, "state")
+        h = check.float_array(h, "h0 (state[0])", self.dtype)
+        c = check.float_array(c, "c0 (state[1])", self.dtype)
+        check.shape_equal(h, "h0 (state[0])", shape, "(batch, hidden_size)")
+        check.shape_equal(c, "c0 (state[1])", shape, "(batch, hidden_size)")
+        return (h[None], c[None]) if unbatched else (h, c)
+
+    def backward(self, dh1, dc1=None):
+        cache, unbatched = self._pop_cache()
+        N, H = cache.c_prev.shape
+        shape = (H,) if unbatched else (N, H)
+        dh1 = self._output_grad(dh1, "dh1", shape, unbatched)
+        dc1 = None if dc1 is None else self._output_grad(dc1, "dc1", shape, unbatched)
+        dx, dh0, dc0, dW_ih, dW_hh, db_ih, db_hh = lstm_step_backward(dh1, dc1, cache)
+        self.weight_ih.grad += dW_ih
+        self.weight_hh.grad += dW_hh
+        if self.bias:
+            self.bias_ih.grad += db_ih
+            self.bias_hh.grad += db_hh
+        if unbatched:
+            return dx[0], (dh0[0], dc0[0])
+        return dx, (dh0, dc0)
+
+    def _output_grad(self, grad, name, shape, unbatched):
+        grad = check.float_array(grad, name, self.dtype)
+        check.shape_equal(grad, name, shape, "(the shape of the forward output)")
+        return grad[None] if unbatched else grad
+
+
+# ---------------------------------------------------------------------------- LSTM
+class LSTMForwardCache(NamedTuple):
+    """What ``LSTM.backward`` needs from one ``LSTM.forward``."""
+    layers: list                    # LSTMSequenceCache per (layer, direction), layer-major
+    dropout_masks: List[np.ndarray]  # (T, N, D*P) scaled keep-masks after layers 0 .. L-2, or []
+    lengths: Optional[np.ndarray]   # (N,) or None
+    unbatched: bool
+    out_shape: tuple                # shape of the output as returned to the user
+
+
+class LSTM(Module):
+    """A stacked (optionally bidirectional, projected) LSTM, as ``torch.nn.LSTM``.
+
+    ``out, (h_n, c_n) = lstm(x, (h0, c0), lengths=None)``
+
+    Shapes (D = 2 if bidirectional else 1, P = proj_size or hidden_size, L = num_layers):
+
+    - x: (T, N, input_size), or (N, T, input_size) with ``batch_first``, or (T, input_size) unbatched
+    - h0, h_n: (L*D, N, P); c0, c_n: (L*D, N, hidden_size) (no N axis when unbatched)
+    - out: (T, N, D*P) (batch_first: (N, T, D*P)), the last layer's h at every step,
+      forward and reverse directions concatenated on the last axis
+    - lengths: optional (N,) integers in 1..T, one per sequence, any order. Sequence n
+      uses steps 0..lengths[n]-1, as ``pack_padded_sequence`` + ``pad_packed_sequence(...,
+      total_length=T)``: its outputs after that are zero, h_n/c_n are taken at its own
+      last step, and the reverse direction starts there.
+
+    ``dx, (dh0, dc0) = lstm.backward(d_out, (dh_n, dc_n))`` returns the gradients with
+    respect to x and the initial state and adds every weight gradient into ``.grad``;
+    ``(dh_n, dc_n)`` is optional, and either may be None.
+
+    Parameters are named and shaped as in PyTorch: ``weight_ih_l{k}`` (4H, I_k),
+    ``weight_hh_l{k}`` (4H, P), ``bias_ih_l{k}``, ``bias_hh_l{k}`` (4H,),
+    ``weight_hr_l{k}`` (P, H) with a projection, and the same with ``_reverse`` for the
+    reverse direction; all drawn from U(-1/sqrt(H), 1/sqrt(H)) with ``seed``.
+    """
+
+    gate_names = GATES  # row blocks of every weight_ih, weight_hh, bias_ih, bias_hh
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, proj_size=0, dtype=np.float64, seed=None):
+        super().__init__()
+        self.input_size = check.positive_int(input_size, "input_size")
+        self.hidden_size = check.positive_int(hidden_size, "hidden_size")
+        self.num_layers = check.positive_int(num_layers, "num_layers")
+        self.proj_size = check.non_negative_int(proj_size, "proj_size")
+        self.dropout = check.probability(dropout, "dropout")
+        self.bias, self.batch_first, self.bidirectional = bool(bias), bool(batch_first), bool(bidirectional)
+        if self.proj_size >= self.hidden_size:
+            raise ValueError(
+                f"proj_size must be smaller than hidden_size, got proj_size={self.proj_size} "
+                f"and hidden_size={self.hidden_size}"
+            )
+        if self.dropout > 0 and self.num_layers == 1:
+            warnings.warn(
+                "dropout option adds dropout after all but last recurrent layer, so non-zero dropout "
+                f"expects num_layers greater than 1, but got dropout={self.dropout} and num_layers=1",
+                UserWarning, stacklevel=2,
+            )
+        dtype = check.float_dtype(dtype)
+        self._rng = np.random.default_rng(seed)
+        self._create_parameters(dtype)
+
+    @property
+    def num_directions(self):
+        return 2 if self.bidirectional else 1
+
+    @property
+    def output_size(self):
+        """P: the size of h (proj_size with a projection, else hidden_size)."""
+        return self.proj_size or self.hidden_size
+
+    def _suffixes(self):
+        return ("", "_reverse")[: self.num_directions]
+
+    def _create_parameters(self, dtype):
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        H4, P = 4 * self.hidden_size, self.output_size
+        for layer in range(self.num_layers):
+            layer_input = self.input_size if layer == 0 else P * self.num_directions
+            for suffix in self._suffixes():
+                name = f"l{layer}{suffix}"
+                setattr(self, f"weight_ih_{name}", uniform_parameter(self._rng, bound, (H4, layer_input), dtype))
+                setattr(self, f"weight_hh_{name}", uniform_parameter(self._rng, bound, (H4, P), dtype))
+                if self.bias:
+                    setattr(self, f"bias_ih_{name}", uniform_parameter(self._rng, bound, (H4,), dtype))
+                    setattr(self, f"bias_hh_{name}", uniform_parameter(self._rng, bound, (H4,), dtype))
+                if self.proj_size:
+                    setattr(self, f"weight_hr_{name}", uniform_parameter(self._rng, bound, (P, self.hidden_size), dtype))
+
+    def _layer_parameters(self, layer, direction):
+        """``(weight_ih, weight_hh, bias_ih, bias_hh, weight_hr)`` Parameters, None where absent."""
+        name = f"l{layer}{self._suffixes()[direction]}"
+        return tuple(getattr(self, f"{kind}_{name}", None)
+                     for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"))
+
+    def extra_repr(self):
+        options = [f"{self.input_size}, {self.hidden_size}", f"num_layers={self.num_layers}"]
+        for name, default in (("bias", True), ("batch_first", False), ("dropout", 0.0),
+                              ("bidirectional", False), ("proj_size", 0)):
+            if getattr(self, name) != default:
+                options.append(f"{name}={getattr(self, name)}")
+        return ", ".join(options)
+
+    # ----------------------------------------------------------------- forward
+    def forward(self, x, state=None, lengths=None):
+        x, unbatched = self._time_major_input(x)
+        T, N = x.shape[:2]
+        lengths = self._check_lengths(lengths, T, N, unbatched)
+        h0, c0 = self._initial_state(state, N, unbatched)
+        D, P = self.num_directions, self.output_size
+        layer_input, caches, masks, h_n, c_n = x, [], [], [], []
+        for layer in range(self.num_layers):
+            outputs = []
+            for direction in range(D):
+                index = layer * D + direction
+                weights = [None if p is None else p.data for p in self._layer_parameters(layer, direction)]
+                seq = layer_input if direction == 0 else reverse_padded(layer_input, lengths)
+                out, h, c, cache = lstm_sequence_forward(seq, h0[index], c0[index], *weights, lengths=lengths)
+                outputs.append(out if direction == 0 else reverse_padded(out, lengths))
+                caches.append(cache)
+                h_n.append(h)
+                c_n.append(c)
+            layer_input = outputs[0] if D == 1 else get_array_module(x).concatenate(outputs, axis=-1)
+            if self.training and self.dropout > 0 and layer < self.num_layers - 1:
+                masks.append(self._dropout_mask(layer_input))
+                layer_input = layer_input * masks[-1]
+        xp = get_array_module(x)
+        out, h_n, c_n = self._user_layout(layer_input, xp.stack(h_n), xp.stack(c_n), unbatched)
+        self._push_cache(LSTMForwardCache(caches, masks, lengths, unbatched, out.shape))
+        return out, (h_n, c_n)
+
+    def _dropout_mask(self, like):
+        """Inverted dropout: keep with probability 1 - p and scale by 1 / (1 - p)."""
+        keep = self._rng.random(like.shape) >= self.dropout
+        mask = keep.astype(like.dtype) / (1.0 - self.dropout)
+        return get_array_module(like).asarray(mask)
+
+    def _time_major_input(self, x):
+        x = check.float_array(x, "input", self.dtype)
+        I = self.input_size
+        layout = f"(N, T, {I})" if self.batch_first else f"(T, N, {I})"
+        check.ndim_in(x, "input", (2, 3), f"{layout} or (T, {I}) unbatched")
+        check.non_empty(x, "input")
+        if x.shape[-1] != I:
+            raise ValueError(
+                f"input must have input_size={I} features in its last axis, got shape {tuple(x.shape)}"
+            )
+        unbatched = x.ndim == 2
+        if unbatched:
+            return x[:, None], True
+        return (x.transpose(1, 0, 2) if self.batch_first else x), False
+
+    def _state_shapes(self, N, unbatched):
+        LD = self.num_layers * self.num_directions
+        batch = () if unbatched else (N,)
+        return (LD,) + batch + (self.output_size,), (LD,) + batch + (self.hidden_size,)
+
+    def _initial_state(self, state, N, unbatched):
+        h_shape, c_shape = self._state_shapes(N, unbatched)
+        xp = get_array_module(self.weight_ih_l0.data)
+        if state is None:
+            h0, c0 = xp.zeros(h_shape, self.dtype), xp.zeros(c_shape, self.dtype)
+        else:
+            h0, c0 = check.state_pair(state, "state")
+            h0 = check.float_array(h0, "h0 (state[0])", self.dtype)
+            c0 = check.float_array(c0, "c0 (state[1])", self.dtype)
+            check.shape_equal(h0, "h0 (state[0])", h_shape, "(num_layers * num_directions, batch, proj_size or hidden_size)")
+            check.shape_equal(c0, "c0 (state[1])", c_shape, "(num_layers * num_directions, batch, hidden_size)")
+        return (h0[:, None], c0[:, None]) if unbatched else (h0, c0)
+
+    def _check_lengths(self, lengths, T, N, unbatched):
+        if lengths is None:
+            return None
+        if unbatched:
+            raise ValueError("lengths needs batched input (T, N, features); got unbatched input of 2 dimensions")
+        lengths = np.asarray(lengths.get() if hasattr(lengths, "get") else lengths)
+        if lengths.dtype.kind not in "iu":
+            raise TypeError(f"lengths must be integers, got dtype {lengths.dtype}")
+        if lengths.shape != (N,):
+            raise ValueError(f"lengths must have shape ({N},), one length per sequence, got {lengths.shape}")
+        if lengths.min() < 1 or lengths.max() > T:
+            raise ValueError(
+                f"lengths must be between 1 and the sequence length T={T}, got values from "
+                f"{lengths.min()} to {lengths.max()}"
+            )
+        return get_array_module(self.weight_ih_l0.data).asarray(lengths.astype(np.int64))
+
+    def _user_layout(self, out, h_n, c_n, unbatched):
+        """Time-major (T, N, ...) results in the caller's layout."""
+        if unbatched:
+            return out[:, 0], h_n[:, 0], c_n[:, 0]
+        if self.batch_first:
+            out = out.transpose(1, 0, 2)
+        return out, h_n, c_n
+
+    # ---------------------------------------------------------------- backward
+    def backward(self, d_out, d_state=None):
+        cache = self._pop_cache()
+        d_out, dh_n, dc_n = self._time_major_grads(d_out, d_state, cache)
+        D, P = self.num_directions, self.output_size
+        dh0, dc0 = [None] * len(cache.layers), [None] * len(cache.layers)
+        d_layer_out = d_out
+        for layer in reversed(range(self.num_layers)):
+            if layer < self.num_layers - 1 and cache.dropout_masks:
+                d_layer_out = d_layer_out * cache.dropout_masks[layer]
+            dx = 0
+            for direction in range(D):
+                index = layer * D + direction
+                d_dir = d_layer_out[..., direction * P:(direction + 1) * P]
+                if direction == 1:
+                    d_dir = reverse_padded(d_dir, cache.lengths)
+                dx_dir, dh0[index], dc0[index], grads = lstm_sequence_backward(
+                    d_dir, dh_n[index], dc_n[index], cache.layers[index])
+                dx = dx + (dx_dir if direction == 0 else reverse_padded(dx_dir, cache.lengths))
+                for param, grad in zip(self._layer_parameters(layer, direction), grads):
+                    if param is not None:
+                        param.grad += grad
+            d_layer_out = dx
+        xp = get_array_module(d_out)
+        dx, dh0, dc0 = self._user_layout(d_layer_out, xp.stack(dh0), xp.stack(dc0), cache.unbatched)
+        return dx, (dh0, dc0)
+
+    def _time_major_grads(self, d_out, d_state, cache):
+        d_out = check.float_array(d_out, "d_out", self.dtype)
+        check.shape_equal(d_out, "d_out", cache.out_shape, "(the shape of the forward output)")
+        if cache.unbatched:
+            d_out = d_out[:, None]
+        elif self.batch_first:
+            d_out = d_out.transpose(1, 0, 2)
+        N = d_out.shape[1]
+        h_shape, c_shape = self._state_shapes(N, cache.unbatched)
+        dh_n, dc_n = (None, None) if d_state is None else check.state_pair(d_state, "d_state")
+        grads = []
+        for grad, name, shape in ((dh_n, "dh_n (d_state[0])", h_shape), (dc_n, "dc_n (d_state[1])", c_shape)):
+            if grad is not None:
+                grad = check.float_array(grad, name, self.dtype)
+                check.shape_equal(grad, name, shape, "(the shape of the forward state)")
+                grad = grad[:, None] if cache.unbatched else grad
+            grads.append([None] * len(cache.layers) if grad is None else list(grad))
+        return d_out, grads[0], grads[1]

@@ -1,0 +1,52 @@
+"""Shared fixtures: the backends to run on, and PyTorch where it is installed.
+
+CI sets NUMPYLSTM_REQUIRE_TORCH=1, which turns a missing torch from a skip
+into a failure, so the cross-checks cannot silently stop running there.
+"""
+import os
+
+import numpy as np
+import pytest
+from hypothesis import settings
+
+from numpylstm import backend
+
+settings.register_profile("numpylstm", deadline=None, max_examples=25, derandomize=True)
+settings.load_profile("numpylstm")
+
+
+@pytest.fixture(params=backend.available_devices())
+def device(request):
+    """Each test that takes ``device`` runs on the CPU, and on the GPU where CuPy finds one."""
+    return request.param
+
+
+@pytest.fixture
+def xp(device):
+    """The array module of ``device``: numpy, or cupy on "cuda"."""
+    if device == "cuda":
+        import cupy
+        return cupy
+    return np
+
+
+def _import_torch():
+    try:
+        import torch
+    except ImportError:
+        if os.environ.get("NUMPYLSTM_REQUIRE_TORCH"):
+            raise
+        pytest.skip("torch is not installed: PyTorch cross-checks skipped (pip install numpylstm[torch])")
+    torch.set_default_dtype(torch.float64)
+    return torch
+
+
+@pytest.fixture
+def torch():
+    """The torch module, or a skip where it is not installed (a failure in CI)."""
+    return _import_torch()
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
