@@ -29,7 +29,7 @@ gradcheck: $(VENV)/.installed
 	$(PY) -m numpylstm gradcheck
 
 notebooks: $(VENV)/.installed-test
-	$(PY) -m numpylstm.notebooks --write notebooks/*.ipynb
+	$(PY) notebooks/execute.py --write
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_lstm.py
