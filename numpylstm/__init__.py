@@ -8,11 +8,12 @@ from .functional import lstm_sequence_backward, lstm_sequence_forward, lstm_step
 from .gradcheck import check_gradients, numerical_gradient, rel_error
 from .module import Module, Parameter
 from .recurrent import LSTM, LSTMCell, detach_state
+from .rnn import RNN, RNNCell, hidden_gradient_norms
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "LSTM", "LSTMCell", "Module", "Parameter", "detach_state",
+    "LSTM", "LSTMCell", "Module", "Parameter", "detach_state", "RNN", "RNNCell", "hidden_gradient_norms",
     "lstm_step_forward", "lstm_step_backward", "lstm_sequence_forward", "lstm_sequence_backward",
     "check_gradients", "numerical_gradient", "rel_error",
     "available_devices", "get_array_module", "to_device", "to_numpy",

@@ -235,6 +235,8 @@ def _named_leaves(inputs, grads):
             for label, array, g in zip(("h0", "c0"), item, grad):
                 if array is not None:
                     yield label, array, g
+        elif k == 1 and item is not None:   # a single initial state, as for RNN's h0
+            yield "h0", item, grad
         elif item is not None:
             yield ("input" if k == 0 else f"inputs[{k}]"), item, grad
 
