@@ -1,0 +1,345 @@
+r"""Figures for training runs and for looking inside an LSTM (matplotlib).
+
+Every function returns its ``matplotlib.figure.Figure``, so a notebook shows
+it, a script saves it (``save_figure``), and the CLI and the notebooks share
+the same pictures.
+
+===========================  ================================================
+``plot_loss(history)``       training (and validation) loss per epoch, and
+                             the validation metric when there is one
+``plot_prediction(y, p)``    prediction against truth, optionally a baseline
+``plot_gates(gates)``        heatmaps of the gates i, f, g, o over time
+``plot_states(h, c)``        hidden and cell state trajectories
+``plot_gradient_norms(d)``   :math:`\lVert \partial L / \partial h_t \rVert`
+                             against t, one line per model
+``lstm_trace(lstm, x)``      the gates and states of one LSTM layer, to plot
+===========================  ================================================
+
+On a machine without a display (a server, CI, the CLI over ssh) the Agg
+backend is selected, which draws into memory and writes PNG files.
+"""
+import os
+import sys
+
+import matplotlib
+
+from . import _validate as check
+from .backend import to_numpy
+from .functional import GATES, reverse_padded, split_gates
+
+
+def _headless():
+    """True on Linux without an X or Wayland display and with no backend chosen by the user."""
+    if os.environ.get("MPLBACKEND"):  # Jupyter sets its inline backend here
+        return False
+    has_display = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    return sys.platform.startswith("linux") and not has_display
+
+
+if _headless():
+    matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
+import numpy as np  # noqa: E402
+
+GATE_TITLES = {"i": "input gate i", "f": "forget gate f", "g": "candidate g", "o": "output gate o"}
+
+
+def save_figure(fig, path, dpi=100):
+    """Write ``fig`` to ``path`` (the format follows the suffix, e.g. ``.png``), close it and return ``path``."""
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+# ------------------------------------------------------------------------- training
+def plot_loss(history, logy=True, title="Training"):
+    """Loss per epoch; a second panel shows the validation metric when the history has one.
+
+    Parameters
+    ----------
+    history : ``train.History``, or a dict with ``"train_loss"`` and optionally
+        ``"val_loss"``, ``"val_metric"``, ``"metric_name"``, ``"epoch"`` (lists per epoch)
+    logy : log scale for the loss axis (losses often fall by orders of magnitude)
+
+    Returns
+    -------
+    Figure with one axes (loss: a line for training, one for validation) or two (and metric)
+    """
+    record = history.as_dict() if hasattr(history, "as_dict") else dict(history)
+    if "train_loss" not in record:
+        raise ValueError(f"history must hold 'train_loss', got keys {sorted(record)}")
+    train_loss = np.asarray(record["train_loss"], dtype=float)
+    if train_loss.ndim != 1 or train_loss.size == 0:
+        raise ValueError(f"history['train_loss'] must be a non-empty list of numbers, got shape {train_loss.shape}")
+    epochs = np.asarray(record.get("epoch") or np.arange(1, len(train_loss) + 1))
+    val_loss = _present(record.get("val_loss"))
+    val_metric = _present(record.get("val_metric"))
+    fig, axes = plt.subplots(1, 2 if val_metric is not None else 1, figsize=(10 if val_metric is not None else 6, 4),
+                             squeeze=False)
+    ax = axes[0, 0]
+    ax.plot(epochs, train_loss, marker=".", label="training loss")
+    if val_loss is not None:
+        ax.plot(epochs, val_loss, marker=".", label="validation loss")
+    ax.set(xlabel="epoch", ylabel="loss", title=title)
+    if logy and np.all(train_loss > 0):
+        ax.set_yscale("log")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    if val_metric is not None:
+        name = record.get("metric_name") or "metric"
+        axes[0, 1].plot(epochs, val_metric, marker=".", color="C2", label=f"validation {name}")
+        axes[0, 1].set(xlabel="epoch", ylabel=name, title=f"validation {name}")
+        axes[0, 1].grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def _present(values):
+    """``values`` as a float array, or None when absent or all None."""
+    if values is None or all(v is None for v in values):
+        return None
+    return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+
+def plot_prediction(y_true, y_pred, baseline=None, title="Prediction", labels=("truth", "prediction", "baseline")):
+    """The prediction against the truth over the samples, with its mean squared error.
+
+    Parameters
+    ----------
+    y_true : (N,) or (N, 1) array (NumPy or CuPy)
+    y_pred : the same shape
+    baseline : optional, the same shape (e.g. ``data.last_value_baseline(X)``)
+
+    Returns
+    -------
+    Figure with one axes and two lines (three with a baseline); the legend gives each MSE
+    """
+    series = {"y_true": y_true, "y_pred": y_pred}
+    if baseline is not None:
+        series["baseline"] = baseline
+    arrays = {name: _as_1d(value, name) for name, value in series.items()}
+    for name, array in arrays.items():
+        if array.shape != arrays["y_true"].shape:
+            raise ValueError(f"{name} must have the shape of y_true {arrays['y_true'].shape} "
+                             f"after flattening, got {array.shape}")
+    fig, ax = plt.subplots(figsize=(9, 4))
+    truth = arrays["y_true"]
+    ax.plot(truth, color="black", linewidth=1.5, label=labels[0])
+    for (name, array), label, style in zip(list(arrays.items())[1:], labels[1:], ("-", ":")):
+        mse = float(np.mean((array - truth) ** 2))
+        ax.plot(array, linestyle=style, label=f"{label} (MSE {mse:.3g})")
+    ax.set(xlabel="sample", ylabel="value", title=title)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def _as_1d(values, name):
+    array = to_numpy(values)
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.ndim != 1 or array.size == 0:
+        raise ValueError(f"{name} must be a non-empty (N,) or (N, 1) array, got shape {array.shape}")
+    if array.dtype.kind not in "fiu":
+        raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
+    return array.astype(float)
+
+
+def plot_gradient_norms(norms_by_model, logy=True, title=r"Gradient reaching each step"):
+    r"""Norms of :math:`\partial L / \partial h_t` against t, one line per model.
+
+    For a loss on the last step, the vanishing-gradient problem shows as a line
+    that falls (exponentially, a straight line on the log scale) towards early t.
+
+    Parameters
+    ----------
+    norms_by_model : dict ``name -> (T,) array`` of norms, one per time step t = 0 .. T-1
+
+    Returns
+    -------
+    Figure with one axes and one line per model
+    """
+    if not isinstance(norms_by_model, dict) or not norms_by_model:
+        raise TypeError("norms_by_model must be a non-empty dict name -> (T,) array of norms, "
+                        f"got {type(norms_by_model).__name__}" + (" (empty)" if norms_by_model == {} else ""))
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, norms in norms_by_model.items():
+        norms = to_numpy(norms).astype(float)
+        if norms.ndim != 1 or norms.size == 0:
+            raise ValueError(f"norms_by_model[{name!r}] must be a non-empty (T,) array, got shape {norms.shape}")
+        ax.plot(np.arange(norms.size), norms, marker=".", label=str(name))
+    if logy:
+        ax.set_yscale("log")
+    ax.set(xlabel="time step t", ylabel=r"$\Vert \partial L / \partial h_t \Vert$", title=title)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------- inside the LSTM
+def lstm_trace(lstm, x, state=None, lengths=None, layer=0, direction=0):
+    """Run ``lstm`` on ``x`` and return the gates and states of one layer at every step.
+
+    The run has evaluation semantics (no dropout) and leaves no cache behind,
+    so it can be called at any time, also between a forward and its backward.
+
+    Parameters
+    ----------
+    lstm : numpylstm.LSTM
+    x, state, lengths : as ``LSTM.forward``
+    layer : int in 0 .. num_layers - 1
+    direction : 0 (forward) or 1 (reverse, bidirectional only); reverse-direction
+        values are put back in the order of the input's time steps
+
+    Returns
+    -------
+    dict of NumPy arrays, time-major whatever the LSTM's layout:
+    ``"i", "f", "g", "o"``: (T, N, H) gate activations; ``"c"``: (T, N, H) cell state;
+    ``"h"``: (T, N, P) hidden state (P = proj_size or hidden_size). Past a sequence's
+    length (with ``lengths``) h is zero and the gates are not meaningful.
+    """
+    num_layers = getattr(lstm, "num_layers", None)
+    if num_layers is None or not hasattr(lstm, "_pop_cache"):
+        raise TypeError(f"lstm must be a numpylstm LSTM, got {type(lstm).__name__}")
+    check.non_negative_int(layer, "layer")
+    if layer >= num_layers:
+        raise ValueError(f"layer must be in 0..{num_layers - 1}, got {layer}")
+    if direction not in range(lstm.num_directions):
+        raise ValueError(f"direction must be in 0..{lstm.num_directions - 1}, got {direction!r}")
+    was_training, dropout = lstm.training, lstm.dropout
+    try:
+        lstm.train()          # so that forward records the cache we read ...
+        lstm.dropout = 0.0    # ... without dropping anything
+        lstm(x, state, lengths)
+        cache = lstm._pop_cache()
+    finally:
+        lstm.dropout = dropout
+        lstm.train(was_training)
+    return _trace_from_cache(cache, layer * lstm.num_directions + direction, direction == 1)
+
+
+def _trace_from_cache(cache, index, reverse):
+    layer_cache = cache.layers[index]
+    lengths = cache.lengths
+    values = dict(zip(GATES, split_gates(layer_cache.gates)))
+    values["c"], values["h"] = layer_cache.cells, layer_cache.out
+    if reverse:  # the reverse direction ran on the time-reversed input
+        values = {name: reverse_padded(v, lengths) for name, v in values.items()}
+    return {name: to_numpy(v).copy() for name, v in values.items()}
+
+
+def gates_from(source, batch_index=0, layer=0, direction=0):
+    """The four gates (T, H) of one sequence, from whatever holds them.
+
+    ``source`` is one of: a dict with keys ``"i", "f", "g", "o"`` holding (T, H)
+    or (T, N, H) arrays (e.g. from ``lstm_trace``); an ``LSTMSequenceCache``
+    (``functional.lstm_sequence_forward``); an ``LSTMForwardCache`` (the cache an
+    ``LSTM`` pushes; ``layer`` and ``direction`` pick the layer); or a list of
+    ``LSTMStepCache`` (``lstm_step_forward``, one per time step).
+    """
+    if isinstance(source, dict):
+        missing = [g for g in GATES if g not in source]
+        if missing:
+            raise ValueError(f"gates dict must hold the keys {list(GATES)}, missing {missing}")
+        gates = {g: to_numpy(source[g]) for g in GATES}
+    elif hasattr(source, "layers") and hasattr(source, "lengths"):          # LSTMForwardCache
+        directions = _num_directions(source)
+        if not 0 <= layer < len(source.layers) // directions:
+            raise ValueError(f"layer must be in 0..{len(source.layers) // directions - 1}, got {layer}")
+        if direction not in range(directions):
+            raise ValueError(f"direction must be in 0..{directions - 1}, got {direction!r}")
+        index = layer * directions + direction
+        gates = {g: v for g, v in _trace_from_cache(source, index, direction == 1).items() if g in GATES}
+    elif hasattr(source, "gates") and hasattr(source, "cells"):             # LSTMSequenceCache
+        gates = dict(zip(GATES, (to_numpy(v) for v in split_gates(source.gates))))
+    elif isinstance(source, (list, tuple)) and source and all(hasattr(s, "tanh_c") for s in source):
+        gates = {g: np.stack([to_numpy(getattr(step, g)) for step in source]) for g in GATES}
+    else:
+        raise TypeError("gates must be a dict of 'i', 'f', 'g', 'o' arrays, an LSTM cache or a list of "
+                        f"LSTMStepCache, got {type(source).__name__}")
+    return {g: _one_sequence(v, f"gates[{g!r}]", batch_index) for g, v in gates.items()}
+
+
+def _num_directions(cache):
+    """D from an ``LSTMForwardCache``: its output joins D directions of P features each."""
+    return cache.out_shape[-1] // cache.layers[-1].out.shape[-1]
+
+
+def _one_sequence(array, name, batch_index):
+    """(T, H) from (T, H) or the ``batch_index``-th sequence of (T, N, H)."""
+    array = to_numpy(array)
+    if array.ndim == 3:
+        if not 0 <= batch_index < array.shape[1]:
+            raise ValueError(f"batch_index must be in 0..{array.shape[1] - 1}, got {batch_index}")
+        array = array[:, batch_index]
+    if array.ndim != 2 or array.size == 0:
+        raise ValueError(f"{name} must be a non-empty (T, H) or (T, N, H) array, got shape {array.shape}")
+    return array
+
+
+def plot_gates(gates, batch_index=0, layer=0, direction=0, title="LSTM gates"):
+    """Heatmaps of the gates i, f, g, o of one sequence: hidden unit against time step.
+
+    i, f and o lie in (0, 1) (how much to write, keep, show) and share a
+    colour scale; g lies in (-1, 1) (the candidate values) and has its own.
+
+    Parameters
+    ----------
+    gates : see ``gates_from``: a dict of (T, H) / (T, N, H) arrays, an LSTM cache,
+        or a list of step caches
+    batch_index : which sequence of the batch to show
+    layer, direction : which layer (and direction) of an ``LSTMForwardCache``
+
+    Returns
+    -------
+    Figure with four heatmap axes (plus one colour bar each)
+    """
+    gates = gates_from(gates, batch_index, layer, direction)
+    fig, axes = plt.subplots(2, 2, figsize=(10, 6), sharex=True, sharey=True)
+    for ax, name in zip(axes.ravel(), GATES):
+        bounds, cmap = ((-1, 1), "RdBu_r") if name == "g" else ((0, 1), "viridis")
+        image = ax.imshow(gates[name].T, aspect="auto", origin="lower", interpolation="nearest",
+                          vmin=bounds[0], vmax=bounds[1], cmap=cmap)
+        ax.set(title=GATE_TITLES[name], xlabel="time step t", ylabel="hidden unit")
+        fig.colorbar(image, ax=ax)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_states(h, c, batch_index=0, max_units=8, title="LSTM states"):
+    """Trajectories of the hidden state h and the cell state c of one sequence, one line per unit.
+
+    The hidden state stays in (-1, 1); the cell state is unbounded and can
+    grow steadily, which is how the LSTM keeps a count or a memory.
+
+    Parameters
+    ----------
+    h : (T, P) or (T, N, P) hidden states (e.g. ``lstm_trace(...)["h"]``)
+    c : (T, H) or (T, N, H) cell states
+    batch_index : which sequence of the batch to show
+    max_units : at most this many units are drawn (the first ones)
+
+    Returns
+    -------
+    Figure with two axes (h, then c), each with min(units, max_units) lines
+    """
+    max_units = check.positive_int(max_units, "max_units")
+    h = _one_sequence(h, "h", batch_index)
+    c = _one_sequence(c, "c", batch_index)
+    if h.shape[0] != c.shape[0]:
+        raise ValueError(f"h and c must have the same number of time steps, got {h.shape[0]} and {c.shape[0]}")
+    fig, axes = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
+    for ax, values, name in ((axes[0], h, "hidden state h"), (axes[1], c, "cell state c")):
+        for unit in range(min(values.shape[1], max_units)):
+            ax.plot(values[:, unit], label=f"unit {unit}")
+        ax.set(ylabel=name)
+        ax.grid(alpha=0.3)
+    axes[1].set_xlabel("time step t")
+    axes[0].legend(loc="upper left", fontsize="small", ncol=4)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,396 @@
+"""``fit`` and ``predict``: the training loop, with a progress line and a history.
+
+A model here is any ``Module`` with the library's two-call protocol::
+
+    pred = model(*inputs)          # forward, records a cache in training mode
+    model.backward(dpred)          # adds into every Parameter.grad
+
+and a loss is a function ``loss, dpred = loss_fn(pred, *targets)`` returning
+the mean loss over the batch and its gradient (``losses.mse_loss``,
+``losses.cross_entropy``). Data are given as ``(inputs, targets)``, each one
+array or a tuple of arrays, all with the samples on axis 0::
+
+    fit(model, mse_loss, Adam(model.parameters(), lr=1e-2), (X, y), epochs=20, batch_size=32)
+    fit(seq2seq, cross_entropy, optimizer, ((src, tgt_in, src_lengths), (target, mask)), ...)
+
+One training step (``_train_step``) is::
+
+    zero_grad -> forward -> loss -> backward -> [clip] -> optimizer.step
+
+and with ``nan_guard`` each of loss, gradients and updated parameters is
+checked to be finite, so a divergence stops at the step where it starts,
+naming the tensor, instead of silently filling the model with NaN.
+"""
+import math
+import numbers
+import time
+from dataclasses import asdict, dataclass, field
+from typing import List, Optional
+
+import numpy as np
+
+from . import _validate as check
+from .backend import get_array_module
+from .data import make_rng, minibatches
+from .optim import clip_grad_norm
+
+
+class TrainingDiverged(FloatingPointError):
+    """Raised by ``fit``'s NaN/Inf guard; ``history`` holds the epochs completed before it."""
+
+    def __init__(self, message, epoch, step, tensor, history):
+        super().__init__(message)
+        self.epoch, self.step, self.tensor, self.history = epoch, step, tensor, history
+
+
+@dataclass
+class History:
+    """What ``fit`` measured, one entry per completed epoch (lists plot directly).
+
+    Attributes
+    ----------
+    epoch : epoch numbers, from 1
+    train_loss : mean training loss of the epoch's batches (weighted by batch size),
+        measured while the weights changed, as PyTorch and Keras report it
+    val_loss : loss on the validation data after the epoch, in eval mode (None without val_data)
+    val_metric : ``metric`` on the validation data (None without a metric)
+    grad_norm : largest global gradient norm of the epoch, before clipping
+    epoch_time : seconds the epoch took, validation included
+    metric_name : the metric's name, e.g. "accuracy"
+    best_epoch : with early stopping, the epoch whose weights the model ended with
+    stopped_early : True when early stopping ended training before ``epochs``
+    """
+    epoch: List[int] = field(default_factory=list)
+    train_loss: List[float] = field(default_factory=list)
+    val_loss: List[Optional[float]] = field(default_factory=list)
+    val_metric: List[Optional[float]] = field(default_factory=list)
+    grad_norm: List[float] = field(default_factory=list)
+    epoch_time: List[float] = field(default_factory=list)
+    metric_name: Optional[str] = None
+    best_epoch: Optional[int] = None
+    stopped_early: bool = False
+
+    def __len__(self):
+        return len(self.epoch)
+
+    @property
+    def elapsed(self):
+        """Seconds from the start of training to the end of each epoch."""
+        return [float(t) for t in np.cumsum(self.epoch_time)]
+
+    def as_dict(self):
+        """A plain dict of the fields (JSON-serialisable), e.g. to save beside the weights."""
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------- fit
+def fit(model, loss_fn, optimizer, train_data, epochs, batch_size=32, val_data=None, metric=None,
+        clip=None, early_stopping=None, seed=None, quiet=False, nan_guard=True, shuffle=True):
+    """Train ``model`` for ``epochs`` passes over ``train_data``; returns a ``History``.
+
+    Parameters
+    ----------
+    model : Module with ``pred = model(*inputs)`` and ``model.backward(dpred)``
+    loss_fn : callable, ``loss, dpred = loss_fn(pred, *targets)`` (mean over the batch)
+    optimizer : object with ``zero_grad()`` and ``step()`` over ``model``'s parameters
+        (``optim.SGD``, ``optim.Adam``)
+    train_data : ``(inputs, targets)``; each an array or a tuple of arrays, all with the
+        same number of samples N on axis 0 (use ``batch_first=True`` layers for sequences)
+    epochs : int >= 1
+    batch_size : int >= 1
+    val_data : ``(inputs, targets)`` like ``train_data``, or None. Evaluated after every
+        epoch in ``eval()`` mode (no dropout) with one ``loss_fn`` call over all of it.
+    metric : callable ``metric(pred, *targets) -> float`` reported on ``val_data``
+        (e.g. ``train.accuracy``), or None
+    clip : float > 0: clip the global gradient norm to it every step (``optim.clip_grad_norm``)
+    early_stopping : int >= 1 patience, or None. Needs ``val_data``: training stops after
+        ``patience`` epochs without a lower validation loss, and the model gets back the
+        weights of its best epoch (also when all epochs ran).
+    seed : None, int or numpy Generator for the order of the batches. Two runs of the same
+        model (built with the same seed) on the same data with the same ``seed`` give
+        identical weights; dropout draws from the model's own seeded generator.
+    quiet : no progress lines
+    nan_guard : stop with ``TrainingDiverged`` at the first non-finite loss, gradient
+        or parameter, naming it with its epoch and step
+    shuffle : visit the training samples in a new random order every epoch
+
+    Returns
+    -------
+    History
+
+    Raises
+    ------
+    TrainingDiverged
+        (a ``FloatingPointError``) from the NaN/Inf guard; its ``history`` has the epochs completed.
+    """
+    _check_model(model)
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be callable as loss_fn(pred, *targets), got {type(loss_fn).__name__}")
+    if not (hasattr(optimizer, "step") and hasattr(optimizer, "zero_grad")):
+        raise TypeError(f"optimizer must have step() and zero_grad() (optim.SGD, optim.Adam), "
+                        f"got {type(optimizer).__name__}")
+    train_inputs, train_targets = _split_data(train_data, "train_data")
+    val = None if val_data is None else _split_data(val_data, "val_data")
+    epochs = check.positive_int(epochs, "epochs")
+    batch_size = check.positive_int(batch_size, "batch_size")
+    if metric is not None and not callable(metric):
+        raise TypeError(f"metric must be callable as metric(pred, *targets) or None, got {type(metric).__name__}")
+    clip = _positive_or_none(clip, "clip")
+    patience = None if early_stopping is None else check.positive_int(early_stopping, "early_stopping")
+    if patience is not None and val is None:
+        raise ValueError("early_stopping needs val_data to watch, got val_data=None")
+    rng = make_rng(seed)
+
+    history = History(metric_name=None if metric is None else getattr(metric, "__name__", "metric"))
+    stopper = _EarlyStopping(patience) if patience else None
+    for epoch in range(1, epochs + 1):
+        started = time.perf_counter()
+        model.train()
+        loss, grad_norm = _train_epoch(model, loss_fn, optimizer, train_inputs, train_targets,
+                                       batch_size, shuffle, rng, clip, nan_guard, epoch, history)
+        val_loss, val_metric = (None, None) if val is None else _evaluate(model, loss_fn, metric, *val, batch_size)
+        history.epoch.append(epoch)
+        history.train_loss.append(loss)
+        history.val_loss.append(val_loss)
+        history.val_metric.append(val_metric)
+        history.grad_norm.append(grad_norm)
+        history.epoch_time.append(time.perf_counter() - started)
+        if not quiet:
+            print(_progress_line(history, epochs), flush=True)
+        if stopper is not None and stopper.update(epoch, val_loss, model):
+            history.stopped_early = epoch < epochs
+            break
+    if stopper is not None:
+        history.best_epoch = stopper.restore(model)
+        if not quiet:
+            why = f"no lower val_loss for {patience} epochs" if history.stopped_early else "all epochs ran"
+            print(f"early stopping ({why}): restored the weights of epoch {history.best_epoch} "
+                  f"(val_loss {stopper.best_loss:.4g})", flush=True)
+    model.train()
+    return history
+
+
+def _train_epoch(model, loss_fn, optimizer, inputs, targets, batch_size, shuffle, rng, clip, nan_guard,
+                 epoch, history):
+    """One pass over the training data; returns (mean loss weighted by batch size, largest grad norm)."""
+    n_in = len(inputs)
+    total, seen, largest_norm = 0.0, 0, 0.0
+    batches = minibatches(*inputs, *targets, batch_size=batch_size, shuffle=shuffle, seed=rng)
+    for step, batch in enumerate(batches, start=1):
+        where = (epoch, step, history)
+        try:
+            loss, norm = _train_step(model, loss_fn, optimizer, batch[:n_in], batch[n_in:], clip,
+                                     nan_guard, where)
+        except BaseException:
+            model.clear_caches()  # a failed step must not leave a cache for the next backward
+            raise
+        size = len(batch[0])
+        total += loss * size
+        seen += size
+        largest_norm = max(largest_norm, norm)
+    return total / seen, largest_norm
+
+
+def _train_step(model, loss_fn, optimizer, inputs, targets, clip, nan_guard, where):
+    """zero_grad -> forward -> loss -> backward -> [clip] -> step; returns (loss, grad norm before clipping)."""
+    optimizer.zero_grad()
+    pred = model(*inputs)
+    loss, dpred = _call_loss(loss_fn, pred, targets)
+    if nan_guard and not math.isfinite(loss):
+        _diverged(where, "the loss", f"is {loss}")
+    model.backward(dpred)
+    if nan_guard:
+        for name, param in model.named_parameters():
+            _check_finite(param.grad, f"the gradient of parameter {name!r}", where, "after backward")
+    params = model.parameters()
+    norm = clip_grad_norm(params, clip) if clip else _global_norm(params)
+    optimizer.step()
+    if nan_guard:
+        for name, param in model.named_parameters():
+            _check_finite(param.data, f"parameter {name!r}", where, "after the optimizer step")
+    return loss, norm
+
+
+def _call_loss(loss_fn, pred, targets):
+    result = loss_fn(pred, *targets)
+    if not (isinstance(result, tuple) and len(result) == 2):
+        raise TypeError(f"loss_fn must return a pair (loss, dpred), got {type(result).__name__}")
+    loss, dpred = result
+    return float(loss), dpred
+
+
+def _global_norm(params):
+    """sqrt of the sum of squares of every gradient (what clip_grad_norm reports)."""
+    return math.sqrt(sum(float((p.grad * p.grad).sum()) for p in params))
+
+
+def _check_finite(array, what, where, when):
+    xp = get_array_module(array)
+    if not bool(xp.isfinite(array).all()):
+        bad = int((~xp.isfinite(array)).sum())
+        kinds = sorted({"nan" if bool(xp.isnan(array).any()) else None,
+                        "inf" if bool(xp.isinf(array).any()) else None} - {None})
+        _diverged(where, what, f"holds {bad} non-finite value(s) ({' and '.join(kinds)}) {when}")
+
+
+def _diverged(where, what, detail):
+    epoch, step, history = where
+    message = (f"training diverged at epoch {epoch}, step {step}: {what} {detail}. "
+               "Try a smaller learning rate, gradient clipping (clip=1.0), or check the inputs "
+               "for nan/inf.")
+    raise TrainingDiverged(message, epoch, step, what, history)
+
+
+class _EarlyStopping:
+    """Remembers the weights of the epoch with the lowest validation loss."""
+
+    def __init__(self, patience):
+        self.patience = patience
+        self.best_loss, self.best_epoch, self.best_state, self.waited = math.inf, None, None, 0
+
+    def update(self, epoch, val_loss, model):
+        """Record this epoch; True when training should stop."""
+        if val_loss < self.best_loss:
+            self.best_loss, self.best_epoch, self.waited = val_loss, epoch, 0
+            self.best_state = model.state_dict()  # copies
+            return False
+        self.waited += 1
+        return self.waited >= self.patience
+
+    def restore(self, model):
+        if self.best_state is not None:
+            model.load_state_dict(self.best_state)
+        return self.best_epoch
+
+
+def _evaluate(model, loss_fn, metric, inputs, targets, batch_size):
+    pred = predict(model, inputs, batch_size)
+    loss, _ = _call_loss(loss_fn, pred, targets)
+    return loss, (None if metric is None else float(metric(pred, *targets)))
+
+
+def _progress_line(history, epochs):
+    width = len(str(epochs))
+    parts = [f"epoch {history.epoch[-1]:>{width}}/{epochs}", f"loss {history.train_loss[-1]:.4g}"]
+    if history.val_loss[-1] is not None:
+        parts.append(f"val_loss {history.val_loss[-1]:.4g}")
+    if history.val_metric[-1] is not None:
+        parts.append(f"val_{history.metric_name} {history.val_metric[-1]:.4g}")
+    parts.append(f"{history.epoch_time[-1]:.1f}s (total {history.elapsed[-1]:.1f}s)")
+    return "  ".join(parts)
+
+
+# ----------------------------------------------------------------------- predict
+def predict(model, inputs, batch_size=None):
+    """The model's output on ``inputs`` in ``eval()`` mode, batch by batch.
+
+    Parameters
+    ----------
+    model : Module
+    inputs : an array or a tuple of arrays with the samples on axis 0, passed as ``model(*inputs)``
+    batch_size : int, or None for one batch of everything
+
+    Returns
+    -------
+    The model's output for all samples: an array, or a tuple of arrays (nested as the
+    model returns them), the batches joined along axis 0. The model's train/eval
+    mode is restored afterwards; eval mode records no caches, so nothing piles up.
+    """
+    _check_model(model)
+    inputs = _as_tuple(inputs, "inputs")
+    n = _sample_count(inputs, "inputs")
+    batch_size = n if batch_size is None else check.positive_int(batch_size, "batch_size")
+    was_training = model.training
+    model.eval()
+    try:
+        outputs = [model(*batch) for batch in minibatches(*inputs, batch_size=batch_size, shuffle=False)]
+    finally:
+        model.train(was_training)
+    return _join(outputs)
+
+
+def _join(outputs):
+    """Concatenate a list of same-structured outputs (arrays or nested tuples) along axis 0."""
+    first = outputs[0]
+    if isinstance(first, (tuple, list)):
+        return type(first)(_join([out[k] for out in outputs]) for k in range(len(first)))
+    if len(outputs) == 1:
+        return first
+    return get_array_module(first).concatenate(outputs, axis=0)
+
+
+# ----------------------------------------------------------------------- metrics
+def accuracy(logits, target, mask=None):
+    """The fraction of positions where ``argmax(logits)`` over the last axis equals ``target``.
+
+    Parameters
+    ----------
+    logits : (..., C) float scores
+    target : (...) integer class ids (``logits.shape[:-1]``)
+    mask : optional (...) bool / 0-1 array; only positions where it is true count
+
+    Returns
+    -------
+    float in [0, 1]
+    """
+    xp = get_array_module(logits)
+    if tuple(target.shape) != tuple(logits.shape[:-1]):
+        raise ValueError(f"target must have shape {tuple(logits.shape[:-1])} (logits without the class axis), "
+                         f"got {tuple(target.shape)}")
+    correct = xp.argmax(logits, axis=-1) == target
+    if mask is None:
+        return float(correct.mean())
+    check.shape_equal(mask, "mask", target.shape, "(the shape of target)")
+    keep = xp.asarray(mask).astype(bool)
+    if not bool(keep.any()):
+        raise ValueError("mask must keep at least one position, got all False")
+    return float(correct[keep].mean())
+
+
+# ------------------------------------------------------------------ arg checks
+def _check_model(model):
+    needed = ("backward", "named_parameters", "parameters", "train", "eval", "clear_caches")
+    if not callable(model) or not all(hasattr(model, name) for name in needed):
+        raise TypeError(f"model must be a numpylstm Module (callable, with backward()), got {type(model).__name__}")
+
+
+def _as_tuple(arrays, name):
+    arrays = tuple(arrays) if isinstance(arrays, (tuple, list)) else (arrays,)
+    if not arrays:
+        raise ValueError(f"{name} must hold at least one array, got an empty tuple")
+    for k, a in enumerate(arrays):
+        if not hasattr(a, "shape") or len(a.shape) == 0:
+            label = f"{name}[{k}]" if len(arrays) > 1 else name
+            raise TypeError(f"{label} must be an array with the samples on axis 0, got {type(a).__name__}")
+    return arrays
+
+
+def _sample_count(arrays, name):
+    counts = [a.shape[0] for a in arrays]
+    if len(set(counts)) > 1:
+        raise ValueError(f"{name} must all have the same number of samples on axis 0, "
+                         f"got shapes {[tuple(a.shape) for a in arrays]}")
+    if counts[0] == 0:
+        raise ValueError(f"{name} must not be empty, got 0 samples")
+    return counts[0]
+
+
+def _split_data(data, name):
+    """``(inputs, targets)`` as two tuples of arrays with the same number of samples."""
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        got = f"a {type(data).__name__} of length {len(data)}" if isinstance(data, (tuple, list)) \
+            else type(data).__name__
+        raise TypeError(f"{name} must be a pair (inputs, targets), got {got}")
+    inputs, targets = _as_tuple(data[0], f"{name}[0] (inputs)"), _as_tuple(data[1], f"{name}[1] (targets)")
+    _sample_count(inputs + targets, f"{name} arrays")
+    return inputs, targets
+
+
+def _positive_or_none(value, name):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a positive number or None, got {value!r} ({type(value).__name__})")
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"{name} must be a positive finite number or None, got {value}")
+    return float(value)

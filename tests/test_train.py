@@ -1,0 +1,299 @@
+"""The training loop: learning, seeding, early stopping, the NaN/Inf guard, clipping, eval-mode validation."""
+import numpy as np
+import pytest
+
+from numpylstm import data, train
+from numpylstm.layers import Dropout, Linear, Sequential
+from numpylstm.losses import cross_entropy, mse_loss
+from numpylstm.models import SequenceClassifier, SequenceRegressor
+from numpylstm.module import Module
+from numpylstm.optim import SGD, Adam
+
+
+def linear_problem(n=64, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 3))
+    return X, X @ np.array([[1.5], [-2.0], [0.5]]) + 0.3
+
+
+def weights(model):
+    return {k: v.copy() for k, v in model.state_dict().items()}
+
+
+# ------------------------------------------------------------------- learning
+def test_loss_decreases_on_a_tiny_regression():
+    X, y = linear_problem()
+    model = Linear(3, 1, seed=0)
+    history = train.fit(model, mse_loss, SGD(model.parameters(), lr=0.1), (X, y), epochs=20,
+                        batch_size=16, seed=0, quiet=True)
+    assert len(history) == 20 and history.epoch == list(range(1, 21))
+    assert history.train_loss[-1] < 1e-3 * history.train_loss[0]
+    np.testing.assert_allclose(model.weight.data, [[1.5, -2.0, 0.5]], atol=1e-2)
+
+
+def test_an_lstm_learns_the_sine_task_beyond_the_last_value_baseline():
+    task = data.sine_task(n_steps=260, window=12, seed=0)
+    model = SequenceRegressor(1, 8, batch_first=True, seed=0)
+    history = train.fit(model, mse_loss, Adam(model.parameters(), lr=0.02), (task.X_train, task.y_train),
+                        epochs=6, batch_size=16, val_data=(task.X_test, task.y_test), seed=0, quiet=True)
+    baseline = np.mean((data.last_value_baseline(task.X_test) - task.y_test) ** 2)
+    assert history.train_loss[-1] < 0.2 * history.train_loss[0]
+    assert history.val_loss[-1] < baseline
+
+
+def test_classification_with_accuracy_metric_reports_it_per_epoch(capsys):
+    X, y = data.classification_task(90, seq_len=14, n_classes=2, noise=0.2, seed=0)
+    model = SequenceClassifier(1, 6, 2, batch_first=True, seed=0)
+    history = train.fit(model, cross_entropy, Adam(model.parameters(), lr=0.03), (X, y), epochs=3,
+                        batch_size=15, val_data=(X, y), metric=train.accuracy, seed=0)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3
+    assert lines[0].startswith("epoch 1/3") and "val_accuracy" in lines[0] and "val_loss" in lines[0]
+    assert history.metric_name == "accuracy" and all(0 <= a <= 1 for a in history.val_metric)
+    logits = train.predict(model, X)
+    assert history.val_metric[-1] == pytest.approx(np.mean(np.argmax(logits, -1) == y), abs=0)
+
+
+def test_quiet_prints_nothing(capsys):
+    X, y = linear_problem(8)
+    model = Linear(3, 1, seed=0)
+    train.fit(model, mse_loss, SGD(model.parameters(), lr=0.1), (X, y), epochs=2, quiet=True)
+    assert capsys.readouterr().out == ""
+
+
+# ---------------------------------------------------------------- seeding
+def run(fit_seed, model_seed=0, shuffle=True):
+    task = data.adding_problem(40, seq_len=6, seed=1)
+    model = SequenceRegressor(2, 4, batch_first=True, dropout=0.0, seed=model_seed)
+    history = train.fit(model, mse_loss, Adam(model.parameters(), lr=0.01), task, epochs=2,
+                        batch_size=8, seed=fit_seed, quiet=True, shuffle=shuffle)
+    return weights(model), history
+
+
+def test_training_is_reproducible_with_a_seed():
+    (w1, h1), (w2, h2) = run(fit_seed=5), run(fit_seed=5)
+    for name in w1:
+        np.testing.assert_array_equal(w1[name], w2[name], err_msg=name)
+    assert h1.train_loss == h2.train_loss and h1.grad_norm == h2.grad_norm
+
+
+def test_the_seed_sets_the_batch_order():
+    (w1, _), (w2, _) = run(fit_seed=5), run(fit_seed=6)
+    assert any(not np.array_equal(w1[k], w2[k]) for k in w1)
+    (w3, _), (w4, _) = run(fit_seed=5, shuffle=False), run(fit_seed=6, shuffle=False)
+    assert all(np.array_equal(w3[k], w4[k]) for k in w3)
+
+
+# ------------------------------------------------------------- early stopping
+class ScriptedOptimizer:
+    """Sets the single weight to the next value of a script at every step (one step per epoch)."""
+
+    def __init__(self, model, script):
+        self.model, self.script = model, list(script)
+
+    def zero_grad(self):
+        self.model.zero_grad()
+
+    def step(self):
+        self.model.weight.data[...] = self.script.pop(0)
+
+
+def scripted_run(script, patience, epochs):
+    X = np.ones((4, 1))
+    model = Linear(1, 1, bias=False, seed=0)
+    # Validation loss is (w - 1)^2: lowest for the script value nearest 1.
+    history = train.fit(model, mse_loss, ScriptedOptimizer(model, script), (X, X), epochs=epochs,
+                        batch_size=4, val_data=(X, X), early_stopping=patience, quiet=True)
+    return model, history
+
+
+def test_early_stopping_stops_after_patience_and_restores_the_best_weights():
+    model, history = scripted_run([3.0, 2.0, 1.25, 2.5, 3.0, 0.0, 1.0], patience=2, epochs=7)
+    assert len(history) == 5 and history.stopped_early       # epochs 4 and 5 did not improve
+    assert history.best_epoch == 3
+    assert model.weight.data[0, 0] == 1.25
+    assert history.val_loss[2] == pytest.approx(0.0625)
+
+
+def test_early_stopping_restores_the_best_weights_when_all_epochs_ran(capsys):
+    X = np.ones((4, 1))
+    model = Linear(1, 1, bias=False, seed=0)
+    history = train.fit(model, mse_loss, ScriptedOptimizer(model, [2.0, 1.5, 0.9, 3.0]), (X, X), epochs=4,
+                        batch_size=4, val_data=(X, X), early_stopping=3)
+    assert not history.stopped_early and len(history) == 4 and history.best_epoch == 3
+    assert model.weight.data[0, 0] == 0.9
+    assert "restored the weights of epoch 3" in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------- NaN guard
+def test_nan_guard_names_the_loss_with_epoch_and_step():
+    X, y = linear_problem(12)
+    X[9, 1] = np.nan                             # sample 9 is in the third batch of 4
+    model = Linear(3, 1, seed=0)
+    with pytest.raises(train.TrainingDiverged, match=r"epoch 1, step 3: the loss is nan") as info:
+        train.fit(model, mse_loss, SGD(model.parameters(), lr=0.1), (X, y), epochs=2, batch_size=4,
+                  shuffle=False, quiet=True)
+    assert isinstance(info.value, FloatingPointError)
+    assert (info.value.epoch, info.value.step, info.value.tensor) == (1, 3, "the loss")
+    assert len(info.value.history) == 0
+    assert not model._caches                     # the step's forward cache was dropped
+
+
+class PlantsInf(Module):
+    """Two Linear layers; backward plants an inf into second.weight's gradient at one call."""
+
+    def __init__(self, at_call):
+        super().__init__()
+        self.first, self.second = Linear(3, 4, seed=0), Linear(4, 1, seed=1)
+        self.calls, self.at_call = 0, at_call
+
+    def forward(self, x):
+        return self.second(self.first(x))
+
+    def backward(self, dy):
+        self.calls += 1
+        dx = self.first.backward(self.second.backward(dy))
+        if self.calls == self.at_call:
+            self.second.weight.grad[0, 2] = np.inf
+        return dx
+
+
+def test_nan_guard_names_the_parameter_whose_gradient_is_not_finite():
+    X, y = linear_problem(12)
+    model = PlantsInf(at_call=5)                 # 3 steps per epoch: epoch 2, step 2
+    with pytest.raises(train.TrainingDiverged) as info:
+        train.fit(model, mse_loss, SGD(model.parameters(), lr=0.01), (X, y), epochs=3, batch_size=4,
+                  quiet=True)
+    message = str(info.value)
+    assert "epoch 2, step 2" in message and "'second.weight'" in message and "inf" in message
+    assert len(info.value.history) == 1          # epoch 1 completed
+    assert all(not m._caches for m in model.modules())
+
+
+def test_without_the_guard_a_nan_spreads_silently():
+    X, y = linear_problem(12)
+    X[0, 0] = np.nan
+    model = Linear(3, 1, seed=0)
+    history = train.fit(model, mse_loss, SGD(model.parameters(), lr=0.1), (X, y), epochs=1, batch_size=4,
+                        shuffle=False, quiet=True, nan_guard=False)
+    assert np.isnan(history.train_loss[0]) and np.isnan(model.weight.data).all()
+
+
+# ------------------------------------------------------------------ clipping
+def exploding_run(clip):
+    """SGD with lr=3 on the adding problem with targets x10: the gradients blow up within 5 epochs."""
+    X, y = data.adding_problem(64, seq_len=10, seed=0)
+    model = SequenceRegressor(2, 4, batch_first=True, seed=0)
+    history = train.fit(model, mse_loss, SGD(model.parameters(), lr=3.0), (X, 10 * y), epochs=5,
+                        batch_size=16, seed=0, clip=clip, quiet=True)
+    return model, history
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")   # the unclipped run overflows, by design
+def test_clipping_keeps_an_exploding_configuration_finite():
+    with pytest.raises(train.TrainingDiverged, match="gradient of parameter"):
+        exploding_run(clip=None)
+    model, history = exploding_run(clip=1.0)
+    assert all(np.isfinite(p.data).all() for p in model.parameters())
+    assert np.all(np.isfinite(history.train_loss))
+    assert max(history.grad_norm) > 1.0          # clipping was active: norms are reported before it
+
+
+# ------------------------------------------------------- eval mode and predict
+def dropout_model():
+    return Sequential(Linear(3, 16, seed=0), Dropout(0.5, seed=0), Linear(16, 1, seed=1))
+
+
+def test_validation_runs_in_eval_mode():
+    X, y = linear_problem(32)
+    model = dropout_model()
+    history = train.fit(model, mse_loss, SGD(model.parameters(), lr=0.01), (X, y), epochs=1,
+                        batch_size=8, val_data=(X, y), seed=0, quiet=True)
+    assert model.training                         # fit leaves the model in training mode
+    model.eval()
+    expected, _ = mse_loss(model(X), y)          # no dropout: what validation must have measured
+    assert history.val_loss[0] == expected
+    model.train()
+    assert mse_loss(model(X), y)[0] != expected   # (the check above can fail: dropout changes it)
+
+
+def test_predict_runs_in_eval_mode_in_batches_and_restores_the_mode():
+    X, _ = linear_problem(10)
+    model = dropout_model()
+    whole = train.predict(model, X)
+    batched = train.predict(model, X, batch_size=3)
+    assert whole.shape == (10, 1) and model.training
+    np.testing.assert_allclose(batched, whole, rtol=1e-14, atol=0)
+    np.testing.assert_array_equal(train.predict(model, X), whole)   # deterministic: no dropout
+    assert all(not m._caches for m in model.modules())
+    model.eval()
+    train.predict(model, X)
+    assert not model.training
+
+
+class TwoOutputs(Module):
+    def forward(self, a, b):
+        return a + b, (a * b, a - b)
+
+
+def test_predict_takes_several_inputs_and_joins_nested_outputs():
+    a, b = np.arange(10.0)[:, None], np.ones((10, 1))
+    s, (p, d) = train.predict(TwoOutputs(), (a, b), batch_size=4)
+    np.testing.assert_array_equal(s, a + b)
+    np.testing.assert_array_equal(p, a)
+    np.testing.assert_array_equal(d, a - 1)
+
+
+def test_accuracy_metric_with_and_without_mask():
+    logits = np.array([[[2.0, 1.0], [0.0, 3.0]], [[1.0, 0.0], [1.0, 0.0]]])
+    target = np.array([[0, 1], [1, 1]])
+    assert train.accuracy(logits, target) == 0.5
+    assert train.accuracy(logits, target, mask=np.array([[1, 1], [0, 0]])) == 1.0
+
+
+def test_history_is_plot_and_json_friendly():
+    import json
+    X, y = linear_problem(8)
+    model = Linear(3, 1, seed=0)
+    history = train.fit(model, mse_loss, SGD(model.parameters(), lr=0.1), (X, y), epochs=3, quiet=True)
+    record = json.loads(json.dumps(history.as_dict()))
+    assert record["train_loss"] == history.train_loss and len(record["epoch_time"]) == 3
+    assert len(history.elapsed) == 3 and history.elapsed == sorted(history.elapsed)
+
+
+# ------------------------------------------------------------- bad arguments
+def bad_fit(**changes):
+    X, y = linear_problem(8)
+    model = Linear(3, 1, seed=0)
+    kwargs = dict(model=model, loss_fn=mse_loss, optimizer=SGD(model.parameters(), lr=0.1),
+                  train_data=(X, y), epochs=1, quiet=True)
+    kwargs.update(changes)
+    return lambda: train.fit(**kwargs)
+
+
+@pytest.mark.parametrize("call, error, words", [
+    (bad_fit(epochs=0), ValueError, ["epochs", "0"]),
+    (bad_fit(batch_size=2.5), TypeError, ["batch_size", "2.5"]),
+    (bad_fit(train_data=np.zeros((8, 3))), TypeError, ["train_data", "pair", "ndarray"]),
+    (bad_fit(train_data=(np.zeros((8, 3)), np.zeros((7, 1)))), ValueError, ["train_data", "(8, 3)", "(7, 1)"]),
+    (bad_fit(train_data=([], np.zeros(3))), ValueError, ["train_data[0]", "empty"]),
+    (bad_fit(val_data=(np.zeros((2, 3)),)), TypeError, ["val_data", "pair", "length 1"]),
+    (bad_fit(clip=0.0), ValueError, ["clip", "0.0"]),
+    (bad_fit(clip="1"), TypeError, ["clip", "'1'"]),
+    (bad_fit(early_stopping=3), ValueError, ["early_stopping", "val_data"]),
+    (bad_fit(early_stopping=0, val_data=linear_problem(4)), ValueError, ["early_stopping", "0"]),
+    (bad_fit(metric="accuracy"), TypeError, ["metric", "str"]),
+    (bad_fit(loss_fn=None), TypeError, ["loss_fn", "NoneType"]),
+    (bad_fit(loss_fn=lambda p, t: 1.0), TypeError, ["loss_fn", "pair", "float"]),
+    (bad_fit(optimizer=object()), TypeError, ["optimizer", "step", "object"]),
+    (bad_fit(model=lambda x: x), TypeError, ["model", "Module", "function"]),
+    (bad_fit(seed=-2), ValueError, ["seed", "-2"]),
+    (lambda: train.predict(Linear(3, 1), np.zeros((4, 3)), batch_size=0), ValueError, ["batch_size", "0"]),
+    (lambda: train.predict(Linear(3, 1), (np.zeros((4, 3)), np.zeros((3, 3)))), ValueError, ["inputs", "(4, 3)"]),
+    (lambda: train.accuracy(np.zeros((4, 3)), np.zeros(5, int)), ValueError, ["target", "(4,)", "(5,)"]),
+])
+def test_bad_arguments(call, error, words):
+    with pytest.raises(error) as info:
+        call()
+    for word in words:
+        assert word in str(info.value), (word, str(info.value))
