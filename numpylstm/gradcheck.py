@@ -171,7 +171,9 @@ def check_gradients(module, inputs, tolerance=DEFAULT_TOLERANCE, eps=1e-6, seed=
     output_weights = [rng.standard_normal(np.shape(o)) for o in _leaves(outputs)]
     module.zero_grad()
     input_grads = module.backward(*_like(outputs, iter(output_weights), wrap=True))
-    if len(inputs) == 1:  # backward may return more than the one input asked about: (dx, (dh0, dc0))
+    if input_grads is None:  # e.g. a model fed token ids only
+        input_grads = (None,) * len(inputs)
+    elif len(inputs) == 1:  # backward may return more than the one input asked about: (dx, (dh0, dc0))
         input_grads = (input_grads[0] if isinstance(input_grads, tuple) else input_grads,)
 
     checks = []
@@ -204,9 +206,15 @@ def _parameters_with_gates(module):
 
 
 def _as_float64(inputs):
+    """Copies of the inputs: floating arrays as float64; integer arrays (token ids) unchanged."""
     if not isinstance(inputs, tuple):
         inputs = (inputs,)
-    return tuple(_like(inputs, (np.array(to_numpy(a), dtype=np.float64) for a in _leaves(inputs))))
+    copies = (np.array(to_numpy(a), dtype=np.float64 if _is_float(a) else None) for a in _leaves(inputs))
+    return tuple(_like(inputs, copies))
+
+
+def _is_float(array):
+    return np.asarray(to_numpy(array)).dtype.kind == "f"
 
 
 def _leaves(structure):
@@ -232,13 +240,13 @@ def _named_leaves(inputs, grads):
     """``(name, input array, its analytic gradient)``: "input", "h0", "c0" or "inputs[k]"."""
     for k, (item, grad) in enumerate(zip(inputs, grads)):
         if isinstance(item, (tuple, list)) and len(item) == 2 and k == 1:
-            for label, array, g in zip(("h0", "c0"), item, grad):
-                if array is not None:
-                    yield label, array, g
-        elif k == 1 and item is not None:   # a single initial state, as for RNN's h0
-            yield "h0", item, grad
-        elif item is not None:
-            yield ("input" if k == 0 else f"inputs[{k}]"), item, grad
+            named = [(label, array, g) for label, array, g in zip(("h0", "c0"), item, grad)]
+        elif k == 1:   # a single initial state, as for RNN's h0
+            named = [("h0", item, grad)]
+        else:
+            named = [("input" if k == 0 else f"inputs[{k}]", item, grad)]
+        # Token ids and absent inputs have no gradient to check.
+        yield from ((label, array, g) for label, array, g in named if array is not None and _is_float(array))
 
 
 def _random_states(module):

@@ -1,0 +1,186 @@
+"""mse_loss and cross_entropy: values, gradients against finite differences, PyTorch parity, input checks."""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from numpylstm.gradcheck import numerical_gradient, rel_error
+from numpylstm.losses import cross_entropy, mse_loss
+from strategies import float_arrays, seeds
+
+TOLERANCE = 1e-6
+PARITY = 1e-9
+
+
+def gradient_error(loss_fn, x, *args):
+    """Relative error between the gradient ``loss_fn`` returns and finite differences of its loss."""
+    _, analytic = loss_fn(x, *args)
+    return rel_error(analytic, numerical_gradient(lambda: loss_fn(x, *args)[0], x))
+
+
+# ------------------------------------------------------------------------------ MSE
+def test_mse_on_a_hand_computed_example():
+    loss, dpred = mse_loss(np.array([1.0, 2.0, 0.0, 0.0]), np.array([0.0, 0.0, 0.0, 1.0]))
+    assert loss == pytest.approx((1 + 4 + 0 + 1) / 4, rel=1e-15)
+    np.testing.assert_allclose(dpred, [2 * 1 / 4, 2 * 2 / 4, 0, 2 * -1 / 4], rtol=1e-15)
+
+
+@pytest.mark.parametrize("shape", [(5,), (3, 4), (2, 3, 2)])
+def test_mse_gradient_matches_finite_differences(shape, rng):
+    assert gradient_error(mse_loss, rng.standard_normal(shape), rng.standard_normal(shape)) < TOLERANCE
+
+
+def mse_summed_gradient(pred, target):
+    loss, dpred = mse_loss(pred, target)
+    return loss, dpred * pred.size     # planted bug: the gradient of the sum, not of the mean
+
+
+def test_gradient_check_catches_a_wrong_mse_gradient(rng):
+    assert gradient_error(mse_summed_gradient, rng.standard_normal((3, 4)), rng.standard_normal((3, 4))) > 1e-2
+
+
+def test_mse_matches_torch(torch, rng):
+    pred, target = rng.standard_normal((4, 3, 2)), rng.standard_normal((4, 3, 2))
+    pred_t = torch.tensor(pred, requires_grad=True)
+    loss_t = torch.nn.functional.mse_loss(pred_t, torch.tensor(target))
+    loss_t.backward()
+    loss, dpred = mse_loss(pred, target)
+    assert rel_error(loss, loss_t.item()) < PARITY
+    assert rel_error(dpred, pred_t.grad.numpy()) < PARITY
+
+
+def test_mse_keeps_float32():
+    loss, dpred = mse_loss(np.ones(3, dtype=np.float32), np.zeros(3))
+    assert isinstance(loss, float) and dpred.dtype == np.float32
+
+
+def test_mse_refuses_mismatched_or_bad_input():
+    with pytest.raises(ValueError, match=r"target must have shape \(4, 1\).*got \(4,\)"):
+        mse_loss(np.zeros((4, 1)), np.zeros(4))
+    with pytest.raises(TypeError, match="pred.*int64"):
+        mse_loss(np.zeros(3, dtype=np.int64), np.zeros(3))
+    with pytest.raises(TypeError, match="target.*int64"):
+        mse_loss(np.zeros(3), np.zeros(3, dtype=np.int64))
+    with pytest.raises(ValueError, match="pred must not be empty"):
+        mse_loss(np.zeros((0, 3)), np.zeros((0, 3)))
+
+
+# -------------------------------------------------------------------- cross-entropy
+def test_cross_entropy_of_uniform_logits_is_log_c():
+    loss, dlogits = cross_entropy(np.zeros((2, 4)), np.array([0, 3]))
+    assert loss == pytest.approx(math.log(4), rel=1e-15)
+    # softmax = 1/4 everywhere; minus 1 at the target; divided by the 2 positions
+    np.testing.assert_allclose(dlogits, [[-3 / 8, 1 / 8, 1 / 8, 1 / 8], [1 / 8, 1 / 8, 1 / 8, -3 / 8]], rtol=1e-15)
+
+
+def test_cross_entropy_on_a_hand_computed_example():
+    logits = np.array([[1.0, 2.0, 3.0]])
+    expected = -(1.0 - math.log(math.exp(1) + math.exp(2) + math.exp(3)))
+    assert cross_entropy(logits, np.array([0]))[0] == pytest.approx(expected, rel=1e-14)
+
+
+@pytest.mark.parametrize("shape", [(4,), (3, 4), (2, 3, 4)])
+def test_cross_entropy_gradient_matches_finite_differences(shape, rng):
+    target = rng.integers(0, shape[-1], size=shape[:-1])
+    assert gradient_error(cross_entropy, rng.standard_normal(shape) * 2, target) < TOLERANCE
+
+
+def test_cross_entropy_gradient_with_a_mask_matches_finite_differences(rng):
+    logits = rng.standard_normal((4, 3, 5))
+    target = rng.integers(0, 5, size=(4, 3))
+    mask = np.array([[1, 1, 1], [1, 0, 1], [0, 0, 1], [0, 0, 0]], dtype=bool)
+    assert gradient_error(cross_entropy, logits, target, mask) < TOLERANCE
+    _, dlogits = cross_entropy(logits, target, mask)
+    np.testing.assert_array_equal(dlogits[~mask], 0)
+
+
+def cross_entropy_ignoring_mask_in_mean(logits, target, mask):
+    loss, dlogits = cross_entropy(logits, target, mask)
+    return loss, dlogits * mask.sum() / mask.size   # planted bug: divided by all positions
+
+
+def test_gradient_check_catches_a_wrong_cross_entropy_gradient(rng):
+    logits, target = rng.standard_normal((4, 3, 5)), rng.integers(0, 5, size=(4, 3))
+    mask = rng.random((4, 3)) < 0.5
+    mask[0, 0] = True
+    assert gradient_error(cross_entropy_ignoring_mask_in_mean, logits, target, mask) > 1e-2
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_cross_entropy_matches_torch(masked, torch, rng):
+    T, N, C = 5, 3, 6
+    logits, target = rng.standard_normal((T, N, C)) * 3, rng.integers(0, C, size=(T, N))
+    mask = rng.random((T, N)) < 0.6 if masked else np.ones((T, N), dtype=bool)
+    mask[0, 0] = True
+    torch_target = torch.tensor(np.where(mask, target, -100))   # ignore_index = -100
+    logits_t = torch.tensor(logits, requires_grad=True)
+    loss_t = torch.nn.functional.cross_entropy(logits_t.reshape(-1, C), torch_target.reshape(-1),
+                                               reduction="mean", ignore_index=-100)
+    loss_t.backward()
+    loss, dlogits = cross_entropy(logits, target, mask if masked else None)
+    assert rel_error(loss, loss_t.item()) < PARITY
+    assert rel_error(dlogits, logits_t.grad.numpy()) < PARITY
+
+
+@given(logits=float_arrays((3, 4), scale=5.0), shift=st.floats(-1e4, 1e4), seed=seeds)
+def test_cross_entropy_is_stable_and_shift_invariant(logits, shift, seed):
+    target = np.random.default_rng(seed).integers(0, 4, size=3)
+    loss, dlogits = cross_entropy(logits, target)
+    shifted_loss, shifted_dlogits = cross_entropy(logits + shift, target)
+    assert np.isfinite(shifted_loss) and np.all(np.isfinite(shifted_dlogits))
+    # adding a constant to every logit changes nothing; only rounding of logits + shift differs
+    assert shifted_loss == pytest.approx(loss, abs=1e-11 * (1 + abs(shift)))
+    np.testing.assert_allclose(shifted_dlogits, dlogits, atol=1e-11 * (1 + abs(shift)))
+
+
+def test_cross_entropy_of_huge_logits_is_finite():
+    loss, dlogits = cross_entropy(np.array([[1000.0, -1000.0, 0.0]]), np.array([1]))
+    assert loss == pytest.approx(2000.0, rel=1e-15)
+    np.testing.assert_allclose(dlogits, [[1.0, -1.0, 0.0]], atol=1e-300)
+
+
+def test_cross_entropy_accepts_any_padding_value_where_masked():
+    logits = np.zeros((2, 3))
+    loss, _ = cross_entropy(logits, np.array([1, -100]), mask=np.array([1, 0]))
+    assert loss == pytest.approx(math.log(3), rel=1e-15)
+
+
+def test_cross_entropy_keeps_float32():
+    loss, dlogits = cross_entropy(np.zeros((2, 3), dtype=np.float32), np.array([0, 1]))
+    assert isinstance(loss, float) and dlogits.dtype == np.float32
+
+
+def test_cross_entropy_refuses_bad_input():
+    logits = np.zeros((2, 3, 4))
+    with pytest.raises(TypeError, match="target must be an array of integer class ids, got dtype float64"):
+        cross_entropy(logits, np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"target must have shape \(2, 3\).*got \(3, 2\)"):
+        cross_entropy(logits, np.zeros((3, 2), dtype=int))
+    with pytest.raises(ValueError, match=r"class ids in \[0, 3\].*C=4.*from 0 to 4"):
+        cross_entropy(logits, np.array([[0, 1, 2], [3, 4, 0]]))
+    with pytest.raises(ValueError, match="from -1 to 2"):
+        cross_entropy(logits, np.array([[0, 1, 2], [-1, 0, 0]]))
+    with pytest.raises(ValueError, match=r"mask must have shape \(2, 3\).*got \(2,\)"):
+        cross_entropy(logits, np.zeros((2, 3), dtype=int), mask=np.ones(2))
+    with pytest.raises(ValueError, match="only 0 and 1.*from 0.0 to 2.0"):
+        cross_entropy(logits, np.zeros((2, 3), dtype=int), mask=np.array([[0, 1, 2], [1, 1, 1]]))
+    with pytest.raises(ValueError, match="at least one position"):
+        cross_entropy(logits, np.zeros((2, 3), dtype=int), mask=np.zeros((2, 3), dtype=bool))
+    with pytest.raises(TypeError, match="logits.*int64"):
+        cross_entropy(np.zeros((2, 3), dtype=np.int64), np.zeros(2, dtype=int))
+    with pytest.raises(ValueError, match="logits must be an array"):
+        cross_entropy(np.float64(1.0), np.array(0))
+
+
+def test_losses_on_device_match_the_cpu(device, xp, rng):
+    from numpylstm.backend import to_numpy
+    logits, target = rng.standard_normal((3, 2, 5)), rng.integers(0, 5, size=(3, 2))
+    mask = np.array([[1, 0], [1, 1], [0, 1]], dtype=bool)
+    cpu_ce, cpu_mse = cross_entropy(logits, target, mask), mse_loss(logits, logits ** 2)
+    dev_ce = cross_entropy(xp.asarray(logits), xp.asarray(target), xp.asarray(mask))
+    dev_mse = mse_loss(xp.asarray(logits), xp.asarray(logits ** 2))
+    for (cpu_loss, cpu_grad), (dev_loss, dev_grad) in ((cpu_ce, dev_ce), (cpu_mse, dev_mse)):
+        assert dev_loss == pytest.approx(cpu_loss, rel=1e-12)
+        np.testing.assert_allclose(to_numpy(dev_grad), cpu_grad, rtol=1e-12, atol=1e-15)

@@ -1,0 +1,267 @@
+"""Seq2Seq: end-to-end gradient check, PyTorch parity, greedy decoding, a small training run, input checks."""
+import numpy as np
+import pytest
+
+from numpylstm.gradcheck import check_gradients, rel_error
+from numpylstm.losses import cross_entropy
+from numpylstm.optim import Adam
+from numpylstm.seq2seq import Decoder, Encoder, Seq2Seq
+
+PARITY = 1e-9
+VOCAB = 6
+
+
+def random_ids(rng, shape, vocab=VOCAB):
+    return rng.integers(0, vocab, size=shape)
+
+
+# ------------------------------------------------------------------ gradient check
+@pytest.mark.parametrize("options", [dict(), dict(num_layers=2), dict(batch_first=True)], ids=str)
+def test_seq2seq_gradients_match_finite_differences_end_to_end(options, rng):
+    model = Seq2Seq(VOCAB, 3, 3, seed=0, **options)
+    src, tgt_in = random_ids(rng, (4, 2)), random_ids(rng, (3, 2))
+    if options.get("batch_first"):
+        src, tgt_in = src.T, tgt_in.T
+    report = check_gradients(model, (), src=src, tgt_in=tgt_in)   # ids go as keywords: they have no gradient
+    assert report.passed, str(report)
+    names = {c.name for c in report.checks}
+    assert {"encoder.embedding.weight", "decoder.embedding.weight", "decoder.out.weight",
+            "encoder.lstm.weight_hh_l0"} <= names
+    assert len(names) == len(model.parameters())
+
+
+def test_seq2seq_gradients_with_padded_sources(rng):
+    model = Seq2Seq(VOCAB, 3, 3, seed=1)
+    report = check_gradients(model, (), src=random_ids(rng, (4, 3)), tgt_in=random_ids(rng, (2, 3)),
+                             src_lengths=np.array([4, 1, 2]))
+    assert report.passed, str(report)
+
+
+class Seq2SeqDroppingTheStateGradient(Seq2Seq):
+    def backward(self, dlogits):
+        self._pop_cache()
+        self.decoder.backward(dlogits)
+        self.encoder.backward(None, None)       # planted bug: (dh0, dc0) never reach the encoder
+        return None, None
+
+
+def test_gradient_check_catches_a_backward_that_does_not_reach_the_encoder(rng):
+    model = Seq2SeqDroppingTheStateGradient(VOCAB, 3, 3, seed=0)
+    report = check_gradients(model, (), src=random_ids(rng, (4, 2)), tgt_in=random_ids(rng, (3, 2)))
+    failed = {c.name for c in report.failures()}
+    assert failed == {name for name, _ in model.named_parameters() if name.startswith("encoder.")}
+
+
+# ---------------------------------------------------------------------- PyTorch
+def torch_twin(model, torch):
+    """The same network from torch.nn pieces, named so that ``model.state_dict()`` loads into it."""
+    nn = torch.nn
+    E, H = model.encoder.embedding.embedding_dim, model.encoder.lstm.hidden_size
+    layers, V_src, V_tgt = model.encoder.lstm.num_layers, model.encoder.embedding.num_embeddings, model.tgt_vocab_size
+    twin = nn.ModuleDict({
+        "encoder": nn.ModuleDict({"embedding": nn.Embedding(V_src, E), "lstm": nn.LSTM(E, H, layers)}),
+        "decoder": nn.ModuleDict({"embedding": nn.Embedding(V_tgt, E), "lstm": nn.LSTM(E, H, layers),
+                                  "out": nn.Linear(H, V_tgt)}),
+    }).double()
+    twin.load_state_dict({name: torch.tensor(value) for name, value in model.state_dict().items()})
+    return twin
+
+
+def torch_forward(twin, src, tgt_in, src_lengths, torch):
+    embedded = twin["encoder"]["embedding"](torch.tensor(src))
+    if src_lengths is not None:
+        embedded = torch.nn.utils.rnn.pack_padded_sequence(embedded, torch.tensor(src_lengths), enforce_sorted=False)
+    _, state = twin["encoder"]["lstm"](embedded)
+    hidden, _ = twin["decoder"]["lstm"](twin["decoder"]["embedding"](torch.tensor(tgt_in)), state)
+    return twin["decoder"]["out"](hidden)
+
+
+@pytest.mark.parametrize("num_layers, src_lengths", [(1, None), (2, [5, 2, 3])], ids=["plain", "2-layers-padded"])
+def test_seq2seq_matches_torch(num_layers, src_lengths, torch, rng):
+    model = Seq2Seq(VOCAB, 4, 5, num_layers=num_layers, tgt_vocab_size=VOCAB + 2, seed=3)
+    for name, param in model.named_parameters():   # random, non-zero, and different b_ih / b_hh
+        if "bias_ih" in name:
+            twin_bias = model.state_dict()[name.replace("bias_ih", "bias_hh")]
+            assert np.all(param.data != 0) and not np.allclose(param.data, twin_bias)
+    src, tgt_in = random_ids(rng, (5, 3)), random_ids(rng, (4, 3), VOCAB + 2)
+    lengths = None if src_lengths is None else np.array(src_lengths)
+    twin = torch_twin(model, torch)
+    logits_t = torch_forward(twin, src, tgt_in, lengths, torch)
+    dlogits = rng.standard_normal(tuple(logits_t.shape))
+    (logits_t * torch.tensor(dlogits)).sum().backward()
+
+    logits = model(src, tgt_in, src_lengths=lengths)
+    assert logits.shape == (4, 3, VOCAB + 2)
+    assert rel_error(logits, logits_t.detach().numpy()) < PARITY
+    model.backward(dlogits)
+    torch_grads = {name: p.grad.numpy() for name, p in twin.named_parameters()}
+    assert set(torch_grads) == {name for name, _ in model.named_parameters()}
+    for name, param in model.named_parameters():
+        assert rel_error(param.grad, torch_grads[name]) < PARITY, name
+
+
+def test_batch_first_is_the_same_model_transposed(rng):
+    time_major, batch_first = Seq2Seq(VOCAB, 3, 4, seed=5), Seq2Seq(VOCAB, 3, 4, batch_first=True, seed=5)
+    src, tgt_in = random_ids(rng, (4, 2)), random_ids(rng, (3, 2))
+    np.testing.assert_allclose(batch_first(src.T, tgt_in.T), time_major(src, tgt_in).transpose(1, 0, 2), rtol=1e-14)
+    tokens, lengths = time_major.greedy_decode(src, 0, 1, 5)
+    tokens_bf, lengths_bf = batch_first.greedy_decode(src.T, 0, 1, 5)
+    np.testing.assert_array_equal(tokens_bf, tokens.T)
+    np.testing.assert_array_equal(lengths_bf, lengths)
+
+
+def test_decoder_returns_the_gradient_of_its_initial_state(rng):
+    """Decoder.backward's (dh0, dc0) against finite differences (the ids are fixed inside the wrapper)."""
+    decoder = Decoder(VOCAB, 3, 4, num_layers=2, seed=2)
+    tgt_in = random_ids(rng, (3, 2))
+
+    class DecoderFromState(Decoder):
+        def forward(self, no_ids, state):   # check_gradients passes None where tgt_in goes
+            return super().forward(tgt_in, state)
+
+    wrapped = DecoderFromState(VOCAB, 3, 4, num_layers=2, seed=2)
+    state = (rng.standard_normal((2, 2, 4)), rng.standard_normal((2, 2, 4)))
+    report = check_gradients(wrapped, (None, state))
+    assert report.passed, str(report)
+    assert {"h0", "c0"} <= {c.name for c in report.checks}
+    assert decoder(tgt_in, state)[0].shape == (3, 2, VOCAB)
+
+
+# ------------------------------------------------------------------ greedy decoding
+def test_greedy_decode_stops_at_the_end_token_or_max_len(rng):
+    model = Seq2Seq(VOCAB, 3, 4, seed=0)
+    src = random_ids(rng, (3, 5))
+    model.decoder.out.bias.data[:] = 0
+    model.decoder.out.bias.data[1] = 100.0                # the end token always wins
+    tokens, lengths = model.greedy_decode(src, start_token=0, end_token=1, max_len=7)
+    np.testing.assert_array_equal(tokens, np.ones((1, 5)))
+    np.testing.assert_array_equal(lengths, 0)
+    model.decoder.out.bias.data[1] = 0
+    model.decoder.out.bias.data[3] = 100.0                # token 3 always wins: never ends
+    tokens, lengths = model.greedy_decode(src, start_token=0, end_token=1, max_len=7)
+    np.testing.assert_array_equal(tokens, np.full((7, 5), 3))
+    np.testing.assert_array_equal(lengths, 7)
+
+
+def test_greedy_decode_records_no_caches_and_restores_the_mode(rng):
+    model = Seq2Seq(VOCAB, 3, 4, seed=0)
+    model.greedy_decode(random_ids(rng, (3, 2)), 0, 1, 10)
+    assert model.training and all(m.training for m in model.modules())
+    assert all(m._caches == [] for m in model.modules())
+    model.eval().greedy_decode(random_ids(rng, (3, 2)), 0, 1, 10)
+    assert not model.training
+
+
+# -------------------------------------------------------------------- training
+SYMBOLS, START, END = 4, 5, 6      # symbols 1..4, 0 pads the sources
+
+
+def reversal_batch(rng, N, min_len, max_len, pad=0):
+    """Sources of symbols 1..SYMBOLS (padded with ``pad``), targets reversed and closed by END."""
+    lengths = rng.integers(min_len, max_len + 1, size=N)
+    src = np.full((max_len, N), pad)
+    tgt_in, tgt_out = np.full((max_len + 1, N), pad), np.full((max_len + 1, N), pad)
+    for n, length in enumerate(lengths):
+        seq = rng.integers(1, SYMBOLS + 1, size=length)
+        src[:length, n] = seq
+        tgt_in[:length + 1, n] = np.concatenate([[START], seq[::-1]])
+        tgt_out[:length + 1, n] = np.concatenate([seq[::-1], [END]])
+    mask = np.arange(max_len + 1)[:, None] <= lengths[None, :]
+    return src, lengths, tgt_in, tgt_out, mask
+
+
+@pytest.fixture(scope="module")
+def reverser():
+    """A Seq2Seq trained (in well under a second) to reverse 16 fixed sequences of lengths 2-4."""
+    rng = np.random.default_rng(0)
+    src, lengths, tgt_in, tgt_out, mask = reversal_batch(rng, 16, 2, 4)
+    model = Seq2Seq(END + 1, 8, 24, seed=0)
+    optimizer = Adam(model.parameters(), lr=0.03)
+    losses = []
+    for _ in range(120):
+        optimizer.zero_grad()
+        loss, dlogits = cross_entropy(model(src, tgt_in, src_lengths=lengths), tgt_out, mask)
+        model.backward(dlogits)
+        optimizer.step()
+        losses.append(loss)
+    return model, src, lengths, losses
+
+
+def test_seq2seq_learns_to_reverse_a_small_set_of_sequences(reverser):
+    model, src, lengths, losses = reverser
+    assert losses[-1] < 0.05 * losses[0]
+    tokens, decoded_lengths = model.greedy_decode(src, START, END, max_len=6, src_lengths=lengths)
+    exact = [decoded_lengths[n] == lengths[n] and np.array_equal(tokens[:lengths[n], n], src[:lengths[n], n][::-1])
+             for n in range(len(lengths))]
+    assert np.mean(exact) >= 0.9
+
+
+def test_greedy_decode_agrees_with_teacher_forcing_on_its_own_output(reverser):
+    """Feeding the decoded tokens back as tgt_in must reproduce them as the argmax at every step."""
+    model, _, _, _ = reverser
+    src, lengths, _, _, _ = reversal_batch(np.random.default_rng(1), 12, 1, 6)   # some unseen lengths
+    max_len = 5
+    tokens, decoded_lengths = model.greedy_decode(src, START, END, max_len, src_lengths=lengths)
+    N = src.shape[1]
+    assert tokens.dtype == np.int64 and tokens.shape[1] == N and tokens.shape[0] <= max_len
+    assert len(set(decoded_lengths.tolist())) > 1        # sequences stopped at different steps
+    tgt_in = np.concatenate([np.full((1, N), START), tokens[:-1]])
+    predicted = model.eval()(src, tgt_in, src_lengths=lengths).argmax(axis=-1)
+    model.train()
+    for n in range(N):
+        produced = min(decoded_lengths[n] + 1, max_len)   # the tokens actually generated for sequence n
+        np.testing.assert_array_equal(tokens[:produced, n], predicted[:produced, n])
+        assert np.all(tokens[produced:, n] == END)
+        if decoded_lengths[n] < max_len:
+            assert tokens[decoded_lengths[n], n] == END and END not in tokens[:decoded_lengths[n], n]
+
+
+# ------------------------------------------------------------------ input checks
+def test_backward_without_forward_names_seq2seq():
+    with pytest.raises(RuntimeError, match=r"Seq2Seq.backward\(\) was called without"):
+        Seq2Seq(VOCAB, 3, 3).backward(np.zeros((2, 1, VOCAB)))
+
+
+def test_seq2seq_refuses_bad_input(rng):
+    model = Seq2Seq(VOCAB, 3, 3, seed=0)
+    with pytest.raises(ValueError, match=r"same number of sequences N, got N=2 in src and N=3 in tgt_in"):
+        model(random_ids(rng, (4, 2)), random_ids(rng, (3, 3)))
+    with pytest.raises(ValueError, match=r"src must be a 2-D array of token ids \(T, N\), got .* shape \(4,\)"):
+        model(random_ids(rng, (4,)), random_ids(rng, (3, 1)))
+    with pytest.raises(TypeError, match="integer token ids, got dtype float64"):
+        model(rng.standard_normal((4, 2)), random_ids(rng, (3, 2)))
+    with pytest.raises(ValueError, match=r"token ids in \[0, 5\].*from 0 to 6"):
+        model(np.array([[0, 6]]), random_ids(rng, (3, 2)))
+    src = random_ids(rng, (4, 2))
+    with pytest.raises(ValueError, match=r"end_token must be a token id in \[0, 5\].*got 6"):
+        model.greedy_decode(src, 0, 6, 5)
+    with pytest.raises(TypeError, match="start_token must be a non-negative integer"):
+        model.greedy_decode(src, 0.0, 1, 5)
+    with pytest.raises(ValueError, match="max_len must be a positive integer, got 0"):
+        model.greedy_decode(src, 0, 1, 0)
+    assert model.training and all(m._caches == [] for m in model.modules())
+
+
+def test_encoder_alone_returns_lstm_outputs_and_state(rng):
+    encoder = Encoder(VOCAB, 3, 5, num_layers=2, seed=0)
+    out, (h_n, c_n) = encoder(random_ids(rng, (4, 3)))
+    assert out.shape == (4, 3, 5) and h_n.shape == (2, 3, 5) and c_n.shape == (2, 3, 5)
+    np.testing.assert_array_equal(out[-1], h_n[-1])
+    assert encoder.backward(np.ones(out.shape), None) is None
+    assert np.any(encoder.embedding.weight.grad != 0)
+
+
+def test_seq2seq_on_device_matches_the_cpu(device, xp, rng):
+    from numpylstm.backend import to_numpy
+    src, tgt_in = random_ids(rng, (4, 3)), random_ids(rng, (3, 3))
+    results = {}
+    for where in ("cpu", device):
+        array = xp if where == device else np
+        model = Seq2Seq(VOCAB, 3, 4, seed=0).to(where)
+        logits = model(array.asarray(src), array.asarray(tgt_in))
+        _, dlogits = cross_entropy(logits, array.asarray(tgt_in))
+        model.backward(dlogits)
+        tokens, lengths = model.greedy_decode(array.asarray(src), 0, 1, 4)
+        results[where] = [to_numpy(a) for a in (logits, model.encoder.embedding.weight.grad, tokens, lengths)]
+    for cpu, other in zip(results["cpu"], results[device]):
+        np.testing.assert_allclose(other, cpu, rtol=1e-12, atol=1e-14)
