@@ -30,15 +30,51 @@ def uniform_parameter(rng, bound, shape, dtype):
 def detach_state(state):
     """Copies of ``(h, c)`` to start the next chunk of a long sequence from.
 
-    numpylstm records no graph, so a chunk's backward already stops at its own
-    initial state and returns ``(dh0, dc0)`` there. Truncated BPTT drops
-    those; to backpropagate across chunks instead, call the chunks' backward
-    passes newest first and pass each one's ``(dh0, dc0)`` as the previous
-    chunk's ``d_state``. The copies only guard the carried state against
-    later in-place changes.
+    Truncated backpropagation through time (BPTT) trains on a long sequence
+    one chunk at a time: each chunk starts from the state the one before ended
+    in, but no gradient flows back across the boundary. numpylstm records no
+    graph, so a chunk's ``backward`` already stops at the chunk's initial state
+    and returns ``(dh0, dc0)`` there: truncated BPTT drops them. The copies
+    guard the carried values against later in-place changes to the arrays.
+
+    To backpropagate across the chunks instead (the same gradients as one pass
+    over the whole sequence), keep every chunk's forward, then call the
+    backward passes newest first, passing each one's ``(dh0, dc0)`` as the
+    ``d_state`` of the chunk before: ``dx, d_state = lstm.backward(d_out, d_state)``.
+
+    Parameters
+    ----------
+    state : pair ``(h, c)`` of arrays, such as the ``(h_n, c_n)`` an ``LSTM``
+        returns: h (L*D, N, P) and c (L*D, N, H)
+
+    Returns
+    -------
+    (h, c) : copies, with the same shapes and on the same device
+
+    Examples
+    --------
+    Predict the next value of a sine wave, updating the weights after every
+    chunk of 20 steps:
+
+    >>> import numpy as np
+    >>> from numpylstm import LSTM, detach_state
+    >>> lstm = LSTM(input_size=1, hidden_size=4, proj_size=1, seed=0)
+    >>> wave = np.sin(np.linspace(0, 12, 61)).reshape(61, 1, 1)     # (T + 1, N, input_size)
+    >>> inputs, targets = wave[:-1], wave[1:]
+    >>> state = None                                                 # zeros for the first chunk
+    >>> for start in range(0, 60, 20):
+    ...     out, state = lstm(inputs[start:start + 20], state)
+    ...     dx, _ = lstm.backward(out - targets[start:start + 20])  # d(squared error / 2); d_state dropped
+    ...     for param in lstm.parameters():
+    ...         param.data -= 0.05 * param.grad
+    ...     lstm.zero_grad()
+    ...     state = detach_state(state)                              # carry the values, not the gradient
+    >>> [a.shape for a in state]
+    [(1, 1, 1), (1, 1, 4)]
     """
     h, c = check.state_pair(state, "state")
-    return h.copy(), c.copy()
+    xp = get_array_module(h, c)
+    return xp.array(h, copy=True), xp.array(c, copy=True)
 
 
 # ------------------------------------------------------------------------ LSTMCell
@@ -96,7 +132,7 @@ class LSTMCell(Module):
         xp = get_array_module(self.weight_ih.data)
         shape = (self.hidden_size,) if unbatched else (N, self.hidden_size)
         if state is None:
-            zeros = xp.zeros(shape, dtype=self.dtype)
+            zeros = xp.zeros((N, self.hidden_size), dtype=self.dtype)
             return zeros, zeros
         h, c = check.state_pair(state, "state")
         h = check.float_array(h, "h0 (state[0])", self.dtype)
