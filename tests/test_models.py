@@ -1,0 +1,350 @@
+"""The models: shapes, gradients against finite differences and PyTorch, planted bugs, sampling."""
+import numpy as np
+import pytest
+
+import numpylstm.models as models
+from numpylstm import check_gradients
+from numpylstm.gradcheck import rel_error
+from numpylstm.layers import Embedding
+from numpylstm.models import CharLM, SequenceClassifier, SequenceRegressor, last_hidden, softmax
+
+PARITY_TOLERANCE = 1e-9
+
+
+def parameter_names(model):
+    return {name for name, _ in model.named_parameters()}
+
+
+def assert_distinct_biases(model):
+    """Equal or zero biases hide bugs (a swapped bias_ih/bias_hh passes): refuse them."""
+    for name, value in model.state_dict().items():
+        if ".bias_ih" in name:
+            twin = model.state_dict()[name.replace("bias_ih", "bias_hh")]
+            assert np.all(value != 0) and np.all(twin != 0) and not np.allclose(value, twin), name
+
+
+# ------------------------------------------------------------------------ shapes
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_regressor_shapes(rng, batch_first, bidirectional):
+    T, N = 6, 3
+    x = rng.standard_normal((N, T, 2) if batch_first else (T, N, 2))
+    last = SequenceRegressor(2, 5, output_size=4, bidirectional=bidirectional, batch_first=batch_first, seed=0)
+    every = SequenceRegressor(2, 5, output_size=4, head="every", bidirectional=bidirectional,
+                              batch_first=batch_first, seed=0)
+    assert last(x).shape == (N, 4)
+    assert last.backward(np.ones((N, 4))).shape == x.shape
+    assert every(x).shape == x.shape[:2] + (4,)
+    assert every.backward(np.ones(x.shape[:2] + (4,))).shape == x.shape
+    assert last.head.in_features == (2 if bidirectional else 1) * 5
+
+
+def test_classifier_and_char_lm_shapes(rng):
+    classifier = SequenceClassifier(3, 5, num_classes=4, head_hidden=7, seed=0)
+    assert classifier(rng.standard_normal((6, 2, 3))).shape == (2, 4)
+    assert classifier.head[0].weight.shape == (7, 5)
+    tokens = SequenceClassifier(3, 5, num_classes=4, vocab_size=9, batch_first=True, seed=0)
+    assert tokens(rng.integers(0, 9, (2, 6))).shape == (2, 4)
+    assert tokens.backward(np.ones((2, 4))) is None
+    lm = CharLM(vocab_size=11, embedding_dim=3, hidden_size=5, num_layers=2, seed=0)
+    logits, (h_n, c_n) = lm(rng.integers(0, 11, (7, 2)))
+    assert logits.shape == (7, 2, 11) and h_n.shape == (2, 2, 5) and c_n.shape == (2, 2, 5)
+    none, (dh0, dc0) = lm.backward(np.ones_like(logits))
+    assert none is None and dh0.shape == (2, 2, 5) and dc0.shape == (2, 2, 5)
+
+
+def test_last_hidden_is_the_last_valid_output_of_each_direction(rng):
+    """The summary equals out at each sequence's last step (forward) and out at step 0 (reverse)."""
+    model = SequenceRegressor(2, 3, bidirectional=True, seed=4)
+    x, lengths = rng.standard_normal((5, 3, 2)), np.array([5, 2, 4])
+    out, (h_n, _) = model.lstm(x, lengths=lengths)
+    model.lstm.clear_caches()
+    summary = last_hidden(h_n, 2)
+    for n, length in enumerate(lengths):
+        np.testing.assert_array_equal(summary[n, :3], out[length - 1, n, :3])
+        np.testing.assert_array_equal(summary[n, 3:], out[0, n, 3:])
+
+
+def test_seeds_make_models_reproducible_and_layers_independent():
+    a, b = SequenceRegressor(2, 3, seed=7), SequenceRegressor(2, 3, seed=7)
+    for (name, pa), (_, pb) in zip(a.named_parameters(), b.named_parameters()):
+        np.testing.assert_array_equal(pa.data, pb.data, err_msg=name)
+    c = SequenceRegressor(2, 3, seed=8)
+    assert not np.array_equal(a.head.weight.data, c.head.weight.data)
+
+
+# ------------------------------------------------------- finite-difference checks
+@pytest.mark.parametrize("head", ["last", "every"])
+@pytest.mark.parametrize("bidirectional, num_layers, batch_first",
+                         [(False, 1, False), (True, 2, True), (False, 2, False)])
+def test_regressor_gradients(rng, head, bidirectional, num_layers, batch_first):
+    model = SequenceRegressor(2, 3, output_size=2, num_layers=num_layers, head=head,
+                              bidirectional=bidirectional, batch_first=batch_first, seed=1)
+    T, N = 4, 3
+    x = rng.standard_normal((N, T, 2) if batch_first else (T, N, 2))
+    report = check_gradients(model, (x,))
+    assert report.passed, str(report)
+    assert {c.name for c in report.checks} == {"input"} | parameter_names(model)
+
+
+@pytest.mark.parametrize("head", ["last", "every"])
+def test_regressor_gradients_with_lengths(rng, head):
+    model = SequenceRegressor(2, 3, num_layers=2, head=head, bidirectional=True, seed=2)
+    report = check_gradients(model, (rng.standard_normal((5, 3, 2)),), lengths=np.array([2, 5, 3]))
+    assert report.passed, str(report)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_classifier_gradients(rng, bidirectional):
+    model = SequenceClassifier(2, 3, num_classes=4, head_hidden=5, num_layers=2,
+                               bidirectional=bidirectional, seed=3)
+    report = check_gradients(model, (rng.standard_normal((4, 3, 2)),), lengths=np.array([4, 1, 3]))
+    assert report.passed, str(report)
+    assert {"head.0.weight", "head.2.bias"} <= {c.name for c in report.checks}
+
+
+def test_token_classifier_gradients(rng):
+    model = SequenceClassifier(3, 4, num_classes=3, vocab_size=6, seed=5)
+    report = check_gradients(model, (rng.integers(0, 6, (5, 2)),))
+    assert report.passed, str(report)
+    assert {c.name for c in report.checks} == parameter_names(model)  # token ids have no gradient
+
+
+def test_char_lm_gradients(rng):
+    model = CharLM(vocab_size=5, embedding_dim=3, hidden_size=4, num_layers=2, seed=6)
+    ids = rng.integers(0, 5, (4, 2))
+    # repeated ids make the embedding's scatter-add matter
+    assert len(np.unique(ids)) < ids.size
+    state = (rng.standard_normal((2, 2, 4)), rng.standard_normal((2, 2, 4)))
+    report = check_gradients(model, (ids, state))
+    assert report.passed, str(report)
+    assert {c.name for c in report.checks} == {"h0", "c0"} | parameter_names(model)
+
+
+# ---------------------------------------------------------------- planted bugs
+def test_a_gradient_sent_to_the_wrong_layer_is_caught(rng, monkeypatch):
+    """Plant a bug in the summary's backward: the head's gradient goes into layer 0's dh_n."""
+    real = models.last_hidden_backward
+
+    def wrong_layer(d_summary, h_n_shape, num_directions):
+        dh_n = real(d_summary, h_n_shape, num_directions)
+        return dh_n[::-1].copy()
+
+    monkeypatch.setattr(models, "last_hidden_backward", wrong_layer)
+    model = SequenceRegressor(2, 3, num_layers=2, seed=1)
+    report = check_gradients(model, (rng.standard_normal((4, 2, 2)),))
+    failed = {c.name for c in report.failures()}
+    assert "input" in failed and "lstm.weight_hh_l1" in failed
+    assert report["head.weight"].passed and report["head.bias"].passed  # the head itself is right
+
+
+def test_swapped_directions_are_caught(rng, monkeypatch):
+    real = models.last_hidden_backward
+    monkeypatch.setattr(models, "last_hidden_backward",
+                        lambda d, shape, D: real(d[..., ::-1].copy(), shape, D))
+    model = SequenceClassifier(2, 3, num_classes=2, bidirectional=True, seed=2)
+    report = check_gradients(model, (rng.standard_normal((4, 2, 2)),))
+    assert not report.passed
+    assert not report["lstm.weight_ih_l0_reverse"].passed
+
+
+def test_a_forgotten_embedding_backward_is_caught(rng, monkeypatch):
+    monkeypatch.setattr(Embedding, "backward", lambda self, dy: self._pop_cache())
+    model = CharLM(vocab_size=4, embedding_dim=2, hidden_size=3, seed=0)
+    report = check_gradients(model, (rng.integers(0, 4, (3, 2)),))
+    assert [c.name for c in report.failures()] == ["embedding.weight"]
+
+
+# ---------------------------------------------------------- PyTorch cross-checks
+def torch_tensor(torch, array, grad=False):
+    return torch.tensor(np.asarray(array), dtype=torch.float64, requires_grad=grad)
+
+
+def torch_lstm(torch, lstm):
+    twin = torch.nn.LSTM(lstm.input_size, lstm.hidden_size, num_layers=lstm.num_layers,
+                         batch_first=lstm.batch_first, bidirectional=lstm.bidirectional, dtype=torch.float64)
+    twin.load_state_dict({k: torch.tensor(v) for k, v in lstm.state_dict().items()})
+    return twin
+
+
+def load_twin(torch, twin, module):
+    twin.load_state_dict({k: torch.tensor(v) for k, v in module.state_dict().items()})
+    return twin.to(torch.float64)
+
+
+def assert_grads_match(torch_modules, model):
+    """Every parameter gradient of ``model`` against its twin's (prefix -> torch module)."""
+    checked = set()
+    for prefix, twin in torch_modules.items():
+        for name, param in twin.named_parameters():
+            ours = dict(model.named_parameters())[f"{prefix}.{name}"].grad
+            assert rel_error(ours, param.grad.numpy()) < PARITY_TOLERANCE, f"{prefix}.{name}"
+            checked.add(f"{prefix}.{name}")
+    assert checked == parameter_names(model)
+
+
+def test_classifier_matches_torch_with_lengths_and_both_directions(torch, rng):
+    model = SequenceClassifier(3, 4, num_classes=3, head_hidden=5, num_layers=2, bidirectional=True, seed=11)
+    assert_distinct_biases(model)
+    x, lengths = rng.standard_normal((6, 4, 3)), np.array([6, 2, 5, 3])
+    d_logits = rng.standard_normal((4, 3))
+    logits = model(x, lengths=lengths)
+    model.zero_grad()
+    dx = model.backward(d_logits)
+
+    lstm = torch_lstm(torch, model.lstm)
+    head = load_twin(torch, torch.nn.Sequential(torch.nn.Linear(8, 5), torch.nn.ReLU(), torch.nn.Linear(5, 3)),
+                     model.head)
+    tx = torch_tensor(torch, x, grad=True)
+    packed = torch.nn.utils.rnn.pack_padded_sequence(tx, torch.tensor(lengths), enforce_sorted=False)
+    _, (h_n, _) = lstm(packed)
+    t_logits = head(torch.cat([h_n[-2], h_n[-1]], dim=-1))
+    (t_logits * torch.tensor(d_logits)).sum().backward()
+
+    assert rel_error(logits, t_logits.detach().numpy()) < PARITY_TOLERANCE
+    assert rel_error(dx, tx.grad.numpy()) < PARITY_TOLERANCE
+    assert_grads_match({"lstm": lstm, "head": head}, model)
+
+
+def test_every_step_regressor_matches_torch(torch, rng):
+    model = SequenceRegressor(2, 4, output_size=3, num_layers=2, head="every", batch_first=True, seed=12)
+    assert_distinct_biases(model)
+    x, dy = rng.standard_normal((3, 5, 2)), rng.standard_normal((3, 5, 3))
+    y = model(x)
+    model.zero_grad()
+    dx = model.backward(dy)
+
+    lstm, head = torch_lstm(torch, model.lstm), load_twin(torch, torch.nn.Linear(4, 3), model.head)
+    tx = torch_tensor(torch, x, grad=True)
+    t_y = head(lstm(tx)[0])
+    (t_y * torch.tensor(dy)).sum().backward()
+
+    assert rel_error(y, t_y.detach().numpy()) < PARITY_TOLERANCE
+    assert rel_error(dx, tx.grad.numpy()) < PARITY_TOLERANCE
+    assert_grads_match({"lstm": lstm, "head": head}, model)
+
+
+def test_char_lm_matches_torch(torch, rng):
+    model = CharLM(vocab_size=7, embedding_dim=3, hidden_size=4, num_layers=2, seed=13)
+    assert_distinct_biases(model)
+    ids = rng.integers(0, 7, (5, 2))
+    h0, c0 = rng.standard_normal((2, 2, 4)), rng.standard_normal((2, 2, 4))
+    d_logits, dh_n = rng.standard_normal((5, 2, 7)), rng.standard_normal((2, 2, 4))
+    logits, (h_n, _) = model(ids, (h0, c0))
+    model.zero_grad()
+    _, (dh0, dc0) = model.backward(d_logits, (dh_n, None))
+
+    embedding = load_twin(torch, torch.nn.Embedding(7, 3), model.embedding)
+    lstm, head = torch_lstm(torch, model.lstm), load_twin(torch, torch.nn.Linear(4, 7), model.head)
+    th0, tc0 = torch_tensor(torch, h0, grad=True), torch_tensor(torch, c0, grad=True)
+    out, (t_h_n, _) = lstm(embedding(torch.tensor(ids)), (th0, tc0))
+    t_logits = head(out)
+    ((t_logits * torch.tensor(d_logits)).sum() + (t_h_n * torch.tensor(dh_n)).sum()).backward()
+
+    assert rel_error(logits, t_logits.detach().numpy()) < PARITY_TOLERANCE
+    assert rel_error(h_n, t_h_n.detach().numpy()) < PARITY_TOLERANCE
+    assert rel_error(dh0, th0.grad.numpy()) < PARITY_TOLERANCE
+    assert rel_error(dc0, tc0.grad.numpy()) < PARITY_TOLERANCE
+    assert_grads_match({"embedding": embedding, "lstm": lstm, "head": head}, model)
+
+
+# ---------------------------------------------------------------------- sampling
+def greedy_continuation(model, prefix, length):
+    """The most likely next id at every step, by running the whole text so far each time."""
+    ids = list(prefix)
+    for _ in range(length):
+        logits, _ = model(np.array(ids)[:, None])
+        ids.append(int(np.argmax(logits[-1, 0])))
+    model.clear_caches()
+    return ids[len(prefix):]
+
+
+def test_sample_at_a_tiny_temperature_is_greedy_and_leaves_no_caches():
+    model = CharLM(vocab_size=6, embedding_dim=4, hidden_size=8, seed=3)
+    sample = model.sample([1, 4, 2], length=12, temperature=1e-4, seed=0)
+    assert sample.dtype == np.int64 and sample.shape == (12,)
+    assert sample.tolist() == greedy_continuation(model, [1, 4, 2], 12)
+    assert all(len(m._caches) == 0 for m in model.modules())
+    assert model.training  # the mode it had before sampling
+
+
+def test_sample_is_reproducible_in_range_and_restores_eval_mode():
+    model = CharLM(vocab_size=5, embedding_dim=2, hidden_size=3, seed=1).eval()
+    a = model.sample([0], length=200, temperature=1.0, seed=42)
+    b = model.sample([0], length=200, temperature=1.0, seed=42)
+    np.testing.assert_array_equal(a, b)
+    assert a.min() >= 0 and a.max() < 5
+    assert len(set(a.tolist())) > 1  # temperature 1 samples, it does not just repeat the argmax
+    assert not model.training
+
+
+def test_temperature_sharpens_the_distribution():
+    model = CharLM(vocab_size=8, embedding_dim=4, hidden_size=8, seed=2)
+    hot = model.sample([3], length=400, temperature=5.0, seed=0)
+    cold = model.sample([3], length=400, temperature=0.2, seed=0)
+    # the same draws (one seed) concentrate on the likeliest ids when cold, spread out when hot
+    assert np.bincount(cold).max() > 1.5 * np.bincount(hot).max()
+
+
+def test_softmax_is_stable_and_normalised():
+    p = softmax(np.array([[1000.0, 1000.0, -1000.0], [0.0, np.log(3.0), -np.inf]]))
+    np.testing.assert_allclose(p, [[0.5, 0.5, 0.0], [0.25, 0.75, 0.0]], rtol=1e-15)
+
+
+# -------------------------------------------------------------------- bad input
+def test_bad_arguments_name_themselves():
+    with pytest.raises(ValueError, match=r"head must be one of \('last', 'every'\), got 'first'"):
+        SequenceRegressor(1, 2, head="first")
+    with pytest.raises(ValueError, match="output_size must be a positive integer, got 0"):
+        SequenceRegressor(1, 2, output_size=0)
+    with pytest.raises(TypeError, match="num_classes must be a positive integer, got 2.0"):
+        SequenceClassifier(1, 2, num_classes=2.0)
+    with pytest.raises(ValueError, match="vocab_size must be a positive integer, got -3"):
+        CharLM(-3, 2, 2)
+    model = CharLM(4, 2, 3, seed=0)
+    with pytest.raises(ValueError, match=r"ids must be \(T, N\) integer token ids, got an array of shape \(5,\)"):
+        model(np.arange(4).repeat(2)[:5])
+    with pytest.raises(TypeError, match="input must be an array of integer token ids, got dtype float64"):
+        model(np.zeros((3, 2)))
+    with pytest.raises(ValueError, match=r"prefix must be a non-empty 1-D sequence of token ids, got shape \(0,\)"):
+        model.sample([], 3)
+    with pytest.raises(TypeError, match="prefix must hold integer token ids, got dtype float64"):
+        model.sample([1.0], 3)
+    with pytest.raises(ValueError, match="temperature must be a positive finite number, got 0"):
+        model.sample([1], 3, temperature=0)
+    with pytest.raises(ValueError, match="length must be a positive integer, got 0"):
+        model.sample([1], 0)
+
+
+def test_backward_without_forward_names_the_model():
+    with pytest.raises(RuntimeError, match="SequenceRegressor.backward"):
+        SequenceRegressor(1, 2).backward(np.zeros((1, 1)))
+    with pytest.raises(RuntimeError, match="CharLM.backward"):
+        CharLM(3, 2, 2).backward(np.zeros((1, 1, 3)))
+
+
+def test_batch_first_char_lm_samples_like_the_time_major_one():
+    time_major = CharLM(vocab_size=6, embedding_dim=3, hidden_size=5, seed=9)
+    batch_first = CharLM(vocab_size=6, embedding_dim=3, hidden_size=5, batch_first=True, seed=9)
+    ids = np.array([[1, 2, 3], [4, 5, 0]])
+    np.testing.assert_array_equal(batch_first(ids)[0], time_major(ids.T)[0].transpose(1, 0, 2))
+    np.testing.assert_array_equal(batch_first.sample([2, 3], 30, temperature=0.7, seed=5),
+                                  time_major.sample([2, 3], 30, temperature=0.7, seed=5))
+
+
+# ----------------------------------------------------------------- saving
+@pytest.mark.parametrize("model", [
+    SequenceRegressor(2, 3, output_size=2, num_layers=2, head="every", bidirectional=True, batch_first=True, seed=1),
+    SequenceClassifier(3, 4, num_classes=5, head_hidden=6, vocab_size=7, seed=2),
+    CharLM(vocab_size=6, embedding_dim=3, hidden_size=4, num_layers=2, dtype=np.float32, seed=3),
+], ids=lambda model: type(model).__name__)
+def test_a_saved_model_is_rebuilt_from_its_stored_configuration(tmp_path, model):
+    from numpylstm import io
+    path = io.save(model, tmp_path / "model")
+    config = io.read_info(path)["config"]
+    assert config["class"] == type(model).__name__
+    rebuilt = type(model)(**config["args"], seed=99)   # other initial weights ...
+    io.load(rebuilt, path)                              # ... replaced by the saved ones
+    for (name, saved), (_, loaded) in zip(model.named_parameters(), rebuilt.named_parameters()):
+        assert loaded.data.dtype == saved.data.dtype
+        np.testing.assert_array_equal(loaded.data, saved.data, err_msg=name)
