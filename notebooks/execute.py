@@ -30,6 +30,10 @@ def execute_notebook(path, write=False):
     # so the notebooks import the numpylstm installed next to it.
     os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
     os.environ.setdefault("MPLBACKEND", "Agg")
+    # The notebooks train small models: products of a few hundred rows, which OpenBLAS
+    # splits over threads at a loss (10x slower on a busy 2-core machine). One thread,
+    # unless the user chose otherwise; the kernel inherits it.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(notebook, timeout=TIMEOUT_PER_CELL, kernel_name="python3",
                             resources={"metadata": {"path": str(Path(path).parent)}})
