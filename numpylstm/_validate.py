@@ -4,6 +4,7 @@ Each check raises ``TypeError`` or ``ValueError`` whose message names the
 argument, what was expected and what was given, so a student can act on it
 without reading a traceback.
 """
+import math
 import numbers
 
 import numpy as np
@@ -97,3 +98,89 @@ def state_pair(state, name):
             else type(state).__name__
         raise TypeError(f"{name} must be a pair (h, c) of arrays, got {got}")
     return state
+
+
+def boolean(value, name):
+    """``value`` as a ``bool`` if it is one (Python or NumPy); TypeError otherwise.
+
+    ``bool("no")`` is True, so a flag like ``batch_first="no"`` would silently
+    mean the opposite of what was written: flags are refused unless boolean.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__})")
+    return bool(value)
+
+
+_SEED_TYPES = (np.random.SeedSequence, np.random.BitGenerator, np.random.Generator)
+
+
+def seed(value, name="seed"):
+    """``value`` if it can seed ``np.random.default_rng``: None, an int >= 0, a SeedSequence or a Generator.
+
+    NumPy's own message for a bad seed ("SeedSequence expects int or sequence
+    of ints for entropy") does not say which argument was wrong.
+    """
+    if value is None or isinstance(value, _SEED_TYPES):
+        return value
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be None, a non-negative integer, a numpy SeedSequence or a numpy "
+                        f"Generator, got {value!r} ({type(value).__name__})")
+    if value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value}")
+    return int(value)
+
+
+def positive_real(value, name):
+    """``value`` as a ``float`` if it is a finite real number > 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a positive number, got {value!r} ({type(value).__name__})")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {value}")
+    return float(value)
+
+
+# ------------------------------------------------------------------ kernel arguments
+def kernel_shapes(kernel, *expected):
+    """Refuse kernel arguments whose shape differs from the expected one.
+
+    The pure kernels are the hot path, so they check only what is free: a
+    tuple comparison per argument, once per call (never per time step), no
+    copies, no reading of values (which would force a GPU sync). It is
+    enough to stop the one silent failure of a kernel, NumPy broadcasting a
+    (1, H) state or gradient over the whole batch.
+
+    Parameters
+    ----------
+    kernel : str, the kernel's name, for the message
+    *expected : ``(name, array, dims)`` triples. ``dims`` is a tuple whose entries
+        are ints (that size is required) or strings (any size; the string names the
+        axis in the message, e.g. ``("T", "N", "I")``). An ``array`` of None (an
+        optional argument left out) is skipped.
+
+    Returns
+    -------
+    None; raises TypeError for a non-array and ValueError for a wrong shape.
+    """
+    for name, array, dims in expected:
+        if array is None:
+            continue
+        got = getattr(array, "shape", None)
+        if got is None:
+            raise TypeError(f"{kernel}: {name} must be an array of shape {_dims_text(dims)}, "
+                            f"got {type(array).__name__}")
+        if got == dims:  # the common case, all sizes given: one tuple comparison
+            continue
+        if len(got) != len(dims) or any(g != d for g, d in zip(got, dims) if d.__class__ is not str):
+            raise ValueError(f"{kernel}: {name} must have shape {_dims_text(dims)}, got {tuple(got)}")
+
+
+def _dims_text(dims):
+    return "(" + ", ".join(str(d) for d in dims) + ("," if len(dims) == 1 else "") + ")"
+
+
+def bias_pair(kernel, b_ih, b_hh):
+    """Refuse one bias without the other: the kernels add both or neither."""
+    if (b_ih is None) != (b_hh is None):
+        given, missing = ("b_ih", "b_hh") if b_hh is None else ("b_hh", "b_ih")
+        raise ValueError(f"{kernel}: b_ih and b_hh must be given together or both be None, "
+                         f"got {given} without {missing}")

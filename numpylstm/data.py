@@ -94,8 +94,12 @@ def _positive_reals(values, name):
 
 
 def _same_length(arrays, name):
-    """Refuse arrays that do not share the length of their first axis."""
-    lengths = [len(a) if np.ndim(a) else None for a in arrays]
+    """Refuse non-arrays, and arrays that do not share the length of their first axis."""
+    for k, a in enumerate(arrays):
+        if not hasattr(a, "shape"):  # a list would be indexed by the batch index arrays and fail obscurely
+            raise TypeError(f"{name}[{k}] must be an array (NumPy or CuPy) with the samples on axis 0, "
+                            f"got {type(a).__name__}; convert it with np.asarray")
+    lengths = [len(a) if a.ndim else None for a in arrays]
     if None in lengths:
         k = lengths.index(None)
         raise ValueError(f"{name}[{k}] must be an array with a sample axis, got a 0-d value")
@@ -267,7 +271,9 @@ def multi_sine_task(frequencies=(0.5, 1.0, 1.7), amplitudes=(0.5, 0.3, 0.2), **k
 
 def last_value_baseline(X):
     """The naive forecast "the next value equals the last one seen": ``X[:, -1, :]``, shape (N, 1)."""
+    X = check.float_array(X, "X", getattr(X, "dtype", np.float64))
     check.ndim_in(X, "X", (3,), "a batch of windows (N, T, features)")
+    check.non_empty(X, "X")
     return X[:, -1, :]
 
 
@@ -563,12 +569,25 @@ def unigram_entropy(ids, n_tokens=None):
     The cross-entropy of a model that ignores context and predicts the
     character frequencies; a language model is learning context once its
     loss falls below it.
+
+    Parameters
+    ----------
+    ids : non-empty integer array of any shape, token ids >= 0
+    n_tokens : int or None, the vocabulary size; every id must be below it
+
+    Returns
+    -------
+    float, in nats
     """
     ids = to_numpy(ids)
     if ids.dtype.kind not in "iu":
         raise TypeError(f"ids must be integers, got dtype {ids.dtype}")
     if ids.size == 0:
         raise ValueError("ids must not be empty")
+    if ids.min() < 0:
+        raise ValueError(f"ids must be token ids >= 0, got values from {ids.min()} to {ids.max()}")
+    if n_tokens is not None and ids.max() >= check.positive_int(n_tokens, "n_tokens"):
+        raise ValueError(f"ids must be below n_tokens={n_tokens}, got values up to {ids.max()}")
     counts = np.bincount(ids.ravel(), minlength=n_tokens or 0)
     p = counts[counts > 0] / ids.size
     return float(-(p * np.log(p)).sum())

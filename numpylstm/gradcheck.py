@@ -16,7 +16,9 @@ from typing import Dict, List, NamedTuple, Optional
 
 import numpy as np
 
+from . import _validate as check
 from .backend import to_numpy
+from .module import Module
 
 DEFAULT_TOLERANCE = 1e-6
 _GATED_PARAMETER = re.compile(r"^(weight|bias)_(ih|hh)(_l\d+(_reverse)?)?$")
@@ -51,6 +53,13 @@ def numerical_gradient(f, x, eps=1e-6):
     -------
     ndarray of the shape of ``x``
     """
+    if not callable(f):
+        raise TypeError(f"f must be a callable taking no arguments and returning a float, got {type(f).__name__}")
+    if not isinstance(getattr(x, "dtype", None), np.dtype) or x.dtype.kind != "f":
+        # x[i] = value + eps would truncate in an integer array: the gradient would silently be 0.
+        got = f"dtype {x.dtype}" if isinstance(getattr(x, "dtype", None), np.dtype) else type(x).__name__
+        raise TypeError(f"x must be a floating-point array that f reads (float64 recommended), got {got}")
+    eps = check.positive_real(eps, "eps")
     grad = np.zeros(x.shape, dtype=np.float64)
     for index in np.ndindex(*x.shape):
         original = x[index].item()
@@ -150,6 +159,10 @@ def check_gradients(module, inputs, tolerance=DEFAULT_TOLERANCE, eps=1e-6, seed=
     -------
     GradientReport
     """
+    if not isinstance(module, Module):
+        raise TypeError(f"module must be a numpylstm Module, got {type(module).__name__}")
+    tolerance = check.positive_real(tolerance, "tolerance")
+    eps = check.positive_real(eps, "eps")
     if module.dtype != np.float64:
         raise TypeError(
             f"check_gradients needs a float64 module (finite differences in float32 are too coarse "

@@ -22,6 +22,7 @@ import numbers
 
 import numpy as np
 
+from . import _validate as check
 from .backend import get_array_module
 from .functional import GATES
 from .module import Module, Parameter
@@ -74,7 +75,7 @@ def uniform_default_(module, seed=None):
     """
     if not isinstance(module, Module):
         raise TypeError(f"uniform_default_ takes a Module, got {type(module).__name__}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check.seed(seed))
     for owner in module.modules():
         for name, param in owner._parameters.items():
             _write(param, _default_draw(owner, name, param.shape, rng))
@@ -127,7 +128,7 @@ def xavier_uniform_(param_or_module, gain=1.0, seed=None):
     param_or_module
     """
     gain = _gain(gain)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check.seed(seed))
     for name, param in _targets(param_or_module, "xavier_uniform_", lambda n, p: p.data.ndim >= 2):
         fan_in, fan_out = _fans(param.shape, name)
         bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
@@ -173,7 +174,7 @@ def orthogonal_(param_or_module, gain=1.0, blocks=None, seed=None):
     param_or_module
     """
     gain = _gain(gain)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check.seed(seed))
     is_module = isinstance(param_or_module, Module)
     for name, param in _targets(param_or_module, "orthogonal_", lambda n, p: n.split(".")[-1].startswith("weight_hh")):
         n_blocks = (4 if is_module else 1) if blocks is None else blocks

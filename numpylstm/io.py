@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import _validate as check
 from .module import Module, Parameter
 
 FORMAT_VERSION = 1
@@ -246,6 +247,7 @@ def load(module, path, strict=True):
     """
     if not isinstance(module, Module):
         raise TypeError(f"module must be a numpylstm Module, got {type(module).__name__}")
+    strict = check.boolean(strict, "strict")
     path = _existing_path(path)
     weights, info = _read(path)
     if strict:

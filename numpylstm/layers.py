@@ -7,7 +7,10 @@ initialisation, so a ``state_dict`` moves between the two unchanged.
 Every module follows the contract of ``numpylstm.module``: ``forward`` pushes
 a cache (in training mode only), ``backward(d_output)`` pops the newest one,
 *adds* parameter gradients into ``.grad`` and returns the gradient with
-respect to the input. A backward without its forward raises ``RuntimeError``.
+respect to the input. A backward without its forward raises
+``MissingForwardError`` (a ``RuntimeError`` and a ``ValueError``); a backward
+refused for a gradient of the wrong shape keeps its forward's cache, so it can
+be corrected and called again. Empty inputs (a zero-length axis) are refused.
 
 The derivatives, for ``y = f(x)`` and the incoming gradient ``dy``::
 
@@ -31,13 +34,18 @@ from .module import Module, Parameter
 
 def spawn_seeds(seed, count):
     """``count`` independent seeds from one ``seed`` (int, SeedSequence or None), for child modules."""
+    if isinstance(check.seed(seed), (np.random.Generator, np.random.BitGenerator)):
+        raise TypeError(f"seed must be None, a non-negative integer or a numpy SeedSequence for a model "
+                        f"made of several modules, got a {type(seed).__name__}")
     parent = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     return parent.spawn(count)
 
 
 def _float_input(x, name="input"):
-    """``x`` as a floating array, keeping its own dtype (parameter-free modules have none to impose)."""
-    return check.float_array(x, name, None)
+    """``x`` as a non-empty floating array, keeping its own dtype (parameter-free modules have none to impose)."""
+    x = check.float_array(x, name, None)
+    check.non_empty(x, name)
+    return x
 
 
 def _check_grad_shape(grad, name, expected_shape, dtype):
@@ -64,7 +72,8 @@ class Linear(Module):
     Shapes
     ------
     ``y = linear(x)``: x (..., in_features) -> y (..., out_features); any number of leading
-    axes, so one head runs on every time step (T, N, H) or on the last one (N, H).
+    axes (none of them empty), so one head runs on every time step (T, N, H) or on the last
+    one (N, H).
 
     ``dx = linear.backward(dy)``: dy (..., out_features) -> dx (..., in_features), and
     ``weight.grad += dy.T @ x``, ``bias.grad += dy`` summed over the leading axes.
@@ -74,8 +83,9 @@ class Linear(Module):
         super().__init__()
         self.in_features = check.positive_int(in_features, "in_features")
         self.out_features = check.positive_int(out_features, "out_features")
+        bias = check.boolean(bias, "bias")
         dtype = check.float_dtype(dtype)
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check.seed(seed))
         bound = 1.0 / math.sqrt(self.in_features)
         self.weight = Parameter(rng.uniform(-bound, bound, (self.out_features, self.in_features)).astype(dtype))
         # Assigning None keeps ``linear.bias`` readable without registering a parameter.
@@ -91,6 +101,7 @@ class Linear(Module):
                 f"input must have in_features={self.in_features} features in its last axis, "
                 f"got shape {tuple(x.shape)}"
             )
+        check.non_empty(x, "input")
         y = x @ self.weight.data.T
         if self.bias is not None:
             y = y + self.bias.data
@@ -98,8 +109,8 @@ class Linear(Module):
         return y
 
     def backward(self, dy):
+        dy = _check_grad_shape(dy, "dy", self._peek_cache().shape[:-1] + (self.out_features,), self.dtype)
         x = self._pop_cache()
-        dy = _check_grad_shape(dy, "dy", x.shape[:-1] + (self.out_features,), self.dtype)
         # Flatten the leading axes: every position contributes to the same weights.
         dy_rows = dy.reshape(-1, self.out_features)
         self.weight.grad += dy_rows.T @ x.reshape(-1, self.in_features)
@@ -122,8 +133,8 @@ class ReLU(Module):
         return get_array_module(x).where(positive, x, 0)
 
     def backward(self, dy):
+        dy = _check_grad_shape(dy, "dy", self._peek_cache().shape, None)
         positive = self._pop_cache()
-        dy = _check_grad_shape(dy, "dy", positive.shape, None)
         return dy * positive
 
 
@@ -140,8 +151,8 @@ class Tanh(Module):
         return y
 
     def backward(self, dy):
+        dy = _check_grad_shape(dy, "dy", self._peek_cache().shape, None)
         y = self._pop_cache()
-        dy = _check_grad_shape(dy, "dy", y.shape, None)
         return dy * (1 - y * y)
 
 
@@ -159,8 +170,8 @@ class Sigmoid(Module):
         return y
 
     def backward(self, dy):
+        dy = _check_grad_shape(dy, "dy", self._peek_cache().shape, None)
         y = self._pop_cache()
-        dy = _check_grad_shape(dy, "dy", y.shape, None)
         return dy * y * (1 - y)
 
 
@@ -185,7 +196,7 @@ class Dropout(Module):
     def __init__(self, p=0.5, seed=None):
         super().__init__()
         self.p = check.probability(p, "p")
-        self._rng = np.random.default_rng(seed)
+        self._rng = np.random.default_rng(check.seed(seed))
 
     def extra_repr(self):
         return f"p={self.p}"
@@ -200,8 +211,8 @@ class Dropout(Module):
         return x * mask
 
     def backward(self, dy):
+        dy = _check_grad_shape(dy, "dy", self._peek_cache().shape, None)
         mask = self._pop_cache()
-        dy = _check_grad_shape(dy, "dy", mask.shape, None)
         return dy * mask
 
 
@@ -223,7 +234,7 @@ class Embedding(Module):
 
     Shapes
     ------
-    ``y = embedding(ids)``: ids, integers of any shape S -> y (*S, embedding_dim).
+    ``y = embedding(ids)``: ids, integers of any non-empty shape S -> y (*S, embedding_dim).
 
     ``embedding.backward(dy)``: dy (*S, embedding_dim). Adds ``dy`` at every
     position into the row of its id (a scatter-add, ``np.add.at``: an id that
@@ -237,7 +248,7 @@ class Embedding(Module):
         self.embedding_dim = check.positive_int(embedding_dim, "embedding_dim")
         self.padding_idx = self._resolve_padding_idx(padding_idx)
         dtype = check.float_dtype(dtype)
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check.seed(seed))
         self.weight = Parameter(rng.standard_normal((self.num_embeddings, self.embedding_dim)).astype(dtype))
         if self.padding_idx is not None:
             self.weight.data[self.padding_idx] = 0
@@ -260,13 +271,14 @@ class Embedding(Module):
 
     def forward(self, ids):
         ids = check_token_ids(ids, "input", self.num_embeddings)
+        check.non_empty(ids, "input")
         ids = get_array_module(self.weight.data).asarray(ids)
         self._push_cache(ids)
         return self.weight.data[ids]
 
     def backward(self, dy):
+        dy = _check_grad_shape(dy, "dy", self._peek_cache().shape + (self.embedding_dim,), self.dtype)
         ids = self._pop_cache()
-        dy = _check_grad_shape(dy, "dy", ids.shape + (self.embedding_dim,), self.dtype)
         # ``grad[ids] += dy`` would be wrong: with repeated ids, fancy-index assignment
         # keeps one contribution per row. ``add.at`` adds every one (CuPy >= 13 has it too).
         if self.padding_idx is not None:
@@ -331,9 +343,11 @@ class Sequential(Module):
         return x
 
     def backward(self, dy):
-        self._pop_cache()
+        # Popped last: if the last child refuses dy, every cache stays for a corrected retry.
+        self._peek_cache()
         for module in reversed(list(self)):
             dy = module.backward(dy)
+        self._pop_cache()
         return dy
 
 
@@ -351,9 +365,16 @@ def mlp(in_features, hidden, out_features, dtype=np.float64, seed=None):
 
     Example: ``head = mlp(32, 64, 1)`` maps (..., 32) to (..., 1).
     """
-    widths = [hidden] if isinstance(hidden, numbers.Integral) else list(hidden)
+    if isinstance(hidden, numbers.Integral):
+        widths = [hidden]
+    elif isinstance(hidden, (tuple, list)):
+        widths = list(hidden)
+    else:
+        raise TypeError(f"hidden must be a positive integer or a sequence of them, got {hidden!r} "
+                        f"({type(hidden).__name__})")
     if not widths:
         raise ValueError("hidden must be a width or a non-empty sequence of widths, got an empty sequence")
+    widths = [check.positive_int(w, "hidden" if len(widths) == 1 else f"hidden[{k}]") for k, w in enumerate(widths)]
     sizes = [in_features] + widths + [out_features]
     seeds = spawn_seeds(seed, len(sizes) - 1)
     layers = []

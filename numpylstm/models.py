@@ -317,7 +317,7 @@ class CharLM(Module):
         prefix = self._check_prefix(prefix)
         length = check.positive_int(length, "length")
         temperature = _positive_number(temperature, "temperature")
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check.seed(seed))
         was_training = self.training
         self.eval()
         try:

@@ -6,17 +6,31 @@ respect to the outputs, returns the gradient with respect to the inputs, and
 *adds* the parameter gradients into each ``Parameter.grad`` (as PyTorch does,
 so call ``zero_grad()`` between steps).
 
-Caches form a stack: ``forward`` pushes one, ``backward`` pops the newest.
+Caches form a stack: ``forward`` pushes one, ``backward`` pops the newest,
+after checking its arguments against it (``_peek_cache``), so a backward
+refused for a wrong-shaped gradient can be corrected and retried.
 Calling a module T times and then ``backward`` T times (in reverse order) is
 backpropagation through those T calls. In ``eval()`` mode ``forward`` records
 nothing, which makes inference loops free of memory growth (like
 ``torch.no_grad()``).
 """
 from collections import OrderedDict
+from collections.abc import Mapping
 
 import numpy as np
 
+from . import _validate as check
 from . import backend
+
+
+class MissingForwardError(RuntimeError, ValueError):
+    """``backward()`` without an unused ``forward()`` (in training mode) before it.
+
+    A ``RuntimeError``, as PyTorch raises for a second backward through one
+    graph, and also a ``ValueError``, so that ``except ValueError`` catches
+    every misuse of the API (NumPy's ``AxisError`` is a ValueError and an
+    IndexError for the same reason).
+    """
 
 
 class Parameter:
@@ -78,15 +92,26 @@ class Module:
         if self.training:
             self._caches.append(cache)
 
-    def _pop_cache(self):
-        """The newest unused cache; a clear error when there is none."""
+    def _peek_cache(self):
+        """The newest unused cache, left in place; a clear error when there is none.
+
+        ``backward`` checks its arguments against the peeked cache and pops it
+        only once they pass, so a call refused for a wrong-shaped gradient can
+        be corrected and retried.
+        """
         if not self._caches:
-            raise RuntimeError(
+            raise MissingForwardError(
                 f"{type(self).__name__}.backward() was called without a matching forward(): "
                 "every backward() needs one forward() in training mode before it "
                 "(forward in eval() mode records nothing, and each forward is used by one backward only)"
             )
-        return self._caches.pop()
+        return self._caches[-1]
+
+    def _pop_cache(self):
+        """The newest unused cache, removed; a clear error when there is none."""
+        cache = self._peek_cache()
+        self._caches.pop()
+        return cache
 
     def clear_caches(self):
         """Forget every recorded forward pass (of this module and its children)."""
@@ -123,9 +148,14 @@ class Module:
             param.grad[...] = 0
 
     def train(self, mode=True):
-        """Training mode (dropout active, caches recorded); returns ``self``."""
+        """Training mode (dropout active, caches recorded); returns ``self``.
+
+        ``mode`` must be a bool (as in PyTorch): ``train("eval")`` is refused
+        rather than read as True.
+        """
+        mode = check.boolean(mode, "mode")
         for module in self.modules():
-            object.__setattr__(module, "training", bool(mode))
+            object.__setattr__(module, "training", mode)
         return self
 
     def eval(self):
@@ -156,11 +186,18 @@ class Module:
     def load_state_dict(self, state_dict, strict=True):
         """Copy values from ``state_dict`` into the parameters.
 
-        With ``strict=True`` every missing, unexpected or mis-shaped entry is
-        listed in one ``ValueError`` and nothing is changed. With
-        ``strict=False`` missing and unexpected names are ignored, but a
-        shape mismatch is still an error.
+        With ``strict=True`` every missing, unexpected, mis-shaped or
+        non-floating entry is listed in one ``ValueError`` and nothing is
+        changed. With ``strict=False`` missing and unexpected names are
+        ignored, but a wrong shape or dtype is still an error. Floating
+        entries of any precision are cast to the parameter's dtype (the
+        library's dtype rule); integer, boolean, complex, string and object
+        entries are refused.
         """
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"state_dict must be a mapping of parameter names to arrays (as state_dict() "
+                            f"returns), got {type(state_dict).__name__}")
+        strict = check.boolean(strict, "strict")
         params = OrderedDict(self.named_parameters())
         problems = _state_dict_problems(params, state_dict, strict)
         if problems:
@@ -194,9 +231,23 @@ def _state_dict_problems(params, state_dict, strict):
             problems.append(f"unexpected entries: {unexpected}")
     for name, param in params.items():
         if name in state_dict:
-            got = tuple(np.shape(state_dict[name]))
-            if got != tuple(param.data.shape):
-                problems.append(
-                    f"entry {name!r} has shape {got}, the model expects {tuple(param.data.shape)}"
-                )
+            problem = _entry_problem(name, state_dict[name], param)
+            if problem:
+                problems.append(problem)
     return problems
+
+
+def _entry_problem(name, value, param):
+    """What is wrong with one state-dict entry for ``param``, or None."""
+    dtype = getattr(value, "dtype", None)
+    if not isinstance(dtype, np.dtype):  # a list, a number, a torch tensor: NumPy reads its dtype
+        try:
+            dtype = np.asarray(value).dtype
+        except (TypeError, ValueError):  # ragged nested lists
+            return f"entry {name!r} is not an array, got {type(value).__name__}"
+    if dtype.kind != "f":
+        return f"entry {name!r} must hold floating-point values, got dtype {dtype}"
+    got = tuple(np.shape(value))
+    if got != tuple(param.data.shape):
+        return f"entry {name!r} has shape {got}, the model expects {tuple(param.data.shape)}"
+    return None

@@ -73,6 +73,8 @@ def detach_state(state):
     [(1, 1, 1), (1, 1, 4)]
     """
     h, c = check.state_pair(state, "state")
+    h = check.float_array(h, "h (state[0])", None)
+    c = check.float_array(c, "c (state[1])", None)
     xp = get_array_module(h, c)
     return xp.array(h, copy=True), xp.array(c, copy=True)
 
@@ -96,9 +98,9 @@ class LSTMCell(Module):
         super().__init__()
         self.input_size = check.positive_int(input_size, "input_size")
         self.hidden_size = check.positive_int(hidden_size, "hidden_size")
-        self.bias = bool(bias)
+        self.bias = check.boolean(bias, "bias")
         dtype = check.float_dtype(dtype)
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check.seed(seed))
         bound = 1.0 / math.sqrt(self.hidden_size)
         H4 = 4 * self.hidden_size
         self.weight_ih = uniform_parameter(rng, bound, (H4, self.input_size), dtype)
@@ -142,11 +144,12 @@ class LSTMCell(Module):
         return (h[None], c[None]) if unbatched else (h, c)
 
     def backward(self, dh1, dc1=None):
-        cache, unbatched = self._pop_cache()
-        N, H = cache.c_prev.shape
+        peeked, unbatched = self._peek_cache()   # popped once the gradients pass: a refused call can be retried
+        N, H = peeked.c_prev.shape
         shape = (H,) if unbatched else (N, H)
         dh1 = self._output_grad(dh1, "dh1", shape, unbatched)
         dc1 = None if dc1 is None else self._output_grad(dc1, "dc1", shape, unbatched)
+        cache, unbatched = self._pop_cache()
         dx, dh0, dc0, dW_ih, dW_hh, db_ih, db_hh = lstm_step_backward(dh1, dc1, cache)
         self.weight_ih.grad += dW_ih
         self.weight_hh.grad += dW_hh
@@ -209,7 +212,9 @@ class LSTM(Module):
         self.num_layers = check.positive_int(num_layers, "num_layers")
         self.proj_size = check.non_negative_int(proj_size, "proj_size")
         self.dropout = check.probability(dropout, "dropout")
-        self.bias, self.batch_first, self.bidirectional = bool(bias), bool(batch_first), bool(bidirectional)
+        self.bias = check.boolean(bias, "bias")
+        self.batch_first = check.boolean(batch_first, "batch_first")
+        self.bidirectional = check.boolean(bidirectional, "bidirectional")
         if self.proj_size >= self.hidden_size:
             raise ValueError(
                 f"proj_size must be smaller than hidden_size, got proj_size={self.proj_size} "
@@ -222,7 +227,7 @@ class LSTM(Module):
                 UserWarning, stacklevel=2,
             )
         dtype = check.float_dtype(dtype)
-        self._rng = np.random.default_rng(seed)
+        self._rng = np.random.default_rng(check.seed(seed))
         self._create_parameters(dtype)
 
     @property
@@ -360,8 +365,9 @@ class LSTM(Module):
 
     # ---------------------------------------------------------------- backward
     def backward(self, d_out, d_state=None):
+        # Popped once the gradients pass, so that a refused call can be corrected and retried.
+        d_out, dh_n, dc_n = self._time_major_grads(d_out, d_state, self._peek_cache())
         cache = self._pop_cache()
-        d_out, dh_n, dc_n = self._time_major_grads(d_out, d_state, cache)
         D, P = self.num_directions, self.output_size
         dh0, dc0 = [None] * len(cache.layers), [None] * len(cache.layers)
         d_layer_out = d_out

@@ -25,6 +25,11 @@ to norm 1, ``dL/dh_t`` shrinks (or grows) geometrically in ``T - t``: the
 vanishing (exploding) gradient problem. ``hidden_gradient_norms`` measures
 it for this RNN and for the LSTM, whose cell path ``dc_prev = dc * f``
 avoids the repeated matrix product.
+
+The kernels check the shapes of their arguments once per call (a few tuple
+comparisons, ``_validate.kernel_shapes``), so that a (1, H) state is not
+broadcast silently over a batch of N; dtypes and values are the modules'
+business, which convert and check them before calling a kernel.
 """
 import math
 from typing import List, NamedTuple, Optional
@@ -94,6 +99,8 @@ def rnn_step_forward(x, h, W_ih, W_hh, b_ih=None, b_hh=None, nonlinearity="tanh"
     cache : RNNStepCache
     """
     nonlinearity = check_nonlinearity(nonlinearity)
+    check.kernel_shapes("rnn_step_forward", ("x", x, ("N", "I")))
+    _check_state_and_weights("rnn_step_forward", *x.shape, h, W_ih, W_hh, b_ih, b_hh, "h")
     a = x @ W_ih.T + h @ W_hh.T
     if b_ih is not None:
         a = a + b_ih + b_hh
@@ -118,9 +125,19 @@ def rnn_step_backward(dh_next, cache):
     db_ih, db_hh : (H,) equal, since both biases are added to the same sum
     """
     x, h_prev, h_next, W_ih, W_hh, nonlinearity = cache
+    check.kernel_shapes("rnn_step_backward", ("dh_next", dh_next, h_next.shape))
     da = dh_next * activation_slope(h_next, nonlinearity)
     db = da.sum(axis=0)
     return da @ W_ih, da @ W_hh, da.T @ x, da.T @ h_prev, db, db.copy()
+
+
+def _check_state_and_weights(kernel, N, I, h, W_ih, W_hh, b_ih, b_hh, h_name):
+    """For an input of N rows and I features: h (N, H), W_ih (H, I), W_hh (H, H), biases (H,) or both None."""
+    check.kernel_shapes(kernel, ("W_ih", W_ih, ("H", I)))
+    H = W_ih.shape[0]
+    check.kernel_shapes(kernel, (h_name, h, (N, H)), ("W_hh", W_hh, (H, H)),
+                        ("b_ih", b_ih, (H,)), ("b_hh", b_hh, (H,)))
+    check.bias_pair(kernel, b_ih, b_hh)
 
 
 # --------------------------------------------------------------------- whole sequence
@@ -167,7 +184,9 @@ def rnn_sequence_forward(x, h0, W_ih, W_hh, b_ih=None, b_hh=None, nonlinearity="
     cache : RNNSequenceCache
     """
     nonlinearity = check_nonlinearity(nonlinearity)
+    check.kernel_shapes("rnn_sequence_forward", ("x", x, ("T", "N", "I")))
     T, N, I = x.shape
+    _check_state_and_weights("rnn_sequence_forward", N, I, h0, W_ih, W_hh, b_ih, b_hh, "h0")
     H = W_ih.shape[0]
     out = (x.reshape(T * N, I) @ W_ih.T).reshape(T, N, H)
     if b_ih is not None:
@@ -200,6 +219,7 @@ def rnn_sequence_backward(d_out, dh_n, cache):
     grads : RNNWeightGrads
     """
     x, h0, out, W_ih, W_hh, has_bias, nonlinearity = cache
+    check.kernel_shapes("rnn_sequence_backward", ("d_out", d_out, out.shape), ("dh_n", dh_n, h0.shape))
     xp = get_array_module(out)
     T, N, H = out.shape
     dh = xp.zeros((N, H), dtype=out.dtype) if dh_n is None else xp.array(dh_n, dtype=out.dtype)
@@ -237,10 +257,10 @@ class RNNCell(Module):
         super().__init__()
         self.input_size = check.positive_int(input_size, "input_size")
         self.hidden_size = check.positive_int(hidden_size, "hidden_size")
-        self.bias = bool(bias)
+        self.bias = check.boolean(bias, "bias")
         self.nonlinearity = check_nonlinearity(nonlinearity)
         dtype = check.float_dtype(dtype)
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check.seed(seed))
         bound = 1.0 / math.sqrt(self.hidden_size)
         H, I = self.hidden_size, self.input_size
         self.weight_ih = uniform_parameter(rng, bound, (H, I), dtype)
@@ -286,10 +306,11 @@ class RNNCell(Module):
         return h0[None] if unbatched else h0
 
     def backward(self, dh1):
-        cache, unbatched = self._pop_cache()
-        N, H = cache.h_next.shape
+        peeked, unbatched = self._peek_cache()   # popped once dh1 passes: a refused call can be retried
+        N, H = peeked.h_next.shape
         dh1 = check.float_array(dh1, "dh1", self.dtype)
         check.shape_equal(dh1, "dh1", (H,) if unbatched else (N, H), "(the shape of the forward output)")
+        cache, unbatched = self._pop_cache()
         if unbatched:
             dh1 = dh1[None]
         dx, dh0, dW_ih, dW_hh, db_ih, db_hh = rnn_step_backward(dh1, cache)
@@ -337,7 +358,9 @@ class RNN(Module):
         self.num_layers = check.positive_int(num_layers, "num_layers")
         self.nonlinearity = check_nonlinearity(nonlinearity)
         self.dropout = check.probability(dropout, "dropout")
-        self.bias, self.batch_first, self.bidirectional = bool(bias), bool(batch_first), bool(bidirectional)
+        self.bias = check.boolean(bias, "bias")
+        self.batch_first = check.boolean(batch_first, "batch_first")
+        self.bidirectional = check.boolean(bidirectional, "bidirectional")
         if self.dropout > 0:
             raise NotImplementedError(
                 f"RNN supports dropout=0.0 only, got dropout={self.dropout}; use LSTM for dropout between layers")
@@ -345,7 +368,7 @@ class RNN(Module):
             raise NotImplementedError(
                 "RNN supports bidirectional=False only, got bidirectional=True; use LSTM(bidirectional=True)")
         dtype = check.float_dtype(dtype)
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check.seed(seed))
         bound = 1.0 / math.sqrt(self.hidden_size)
         H = self.hidden_size
         for layer in range(self.num_layers):
@@ -421,8 +444,9 @@ class RNN(Module):
 
     # ---------------------------------------------------------------- backward
     def backward(self, d_out, dh_n=None):
+        # Popped once the gradients pass, so that a refused call can be corrected and retried.
+        d_out, dh_n = self._time_major_grads(d_out, dh_n, self._peek_cache())
         cache = self._pop_cache()
-        d_out, dh_n = self._time_major_grads(d_out, dh_n, cache)
         dh0 = [None] * self.num_layers
         d_layer_out = d_out
         for layer in reversed(range(self.num_layers)):
@@ -478,6 +502,7 @@ def hidden_gradient_norms(module, x, state=None, d_last=None):
     xp = get_array_module(module.parameters()[0].data)
     x = check.float_array(x, "x", module.dtype)
     check.ndim_in(x, "x", (2, 3), "(T, N, I), (N, T, I) with batch_first, or (T, I) unbatched")
+    check.non_empty(x, "x")
     unbatched = x.ndim == 2
     time_axis = 1 if module.batch_first and not unbatched else 0
     T = x.shape[time_axis]

@@ -26,7 +26,7 @@ import numpy as np
 
 from . import _validate as check
 from .backend import get_array_module
-from .layers import Embedding, Linear, spawn_seeds
+from .layers import Embedding, Linear, check_token_ids, spawn_seeds
 from .module import Module
 from .recurrent import LSTM
 
@@ -59,21 +59,24 @@ class Encoder(Module):
                  batch_first=False, dtype=np.float64, seed=None):
         super().__init__()
         embedding_seed, lstm_seed = spawn_seeds(seed, 2)
+        vocab_size, embedding_dim = _sizes(vocab_size=vocab_size, embedding_dim=embedding_dim)
         self.embedding = Embedding(vocab_size, embedding_dim, dtype=dtype, seed=embedding_seed)
         self.lstm = LSTM(embedding_dim, hidden_size, num_layers=num_layers, dropout=dropout,
                          batch_first=batch_first, dtype=dtype, seed=lstm_seed)
 
     def forward(self, src, lengths=None):
+        src = _token_ids(src, "src", self.embedding.num_embeddings)
         out, state = self.lstm(self.embedding(src), lengths=lengths)
         self._push_cache(out.shape)
         return out, state
 
     def backward(self, d_out=None, d_state=None):
-        out_shape = self._pop_cache()
+        out_shape = self._peek_cache()   # popped at the end: a refused gradient can be corrected and retried
         if d_out is None:
             d_out = get_array_module(self.lstm.weight_ih_l0.data).zeros(out_shape, dtype=self.dtype)
         d_embedded, _ = self.lstm.backward(d_out, d_state)
         self.embedding.backward(d_embedded)
+        self._pop_cache()
         return None
 
 
@@ -105,16 +108,23 @@ class Decoder(Module):
                  batch_first=False, dtype=np.float64, seed=None):
         super().__init__()
         embedding_seed, lstm_seed, out_seed = spawn_seeds(seed, 3)
+        vocab_size, embedding_dim = _sizes(vocab_size=vocab_size, embedding_dim=embedding_dim)
         self.embedding = Embedding(vocab_size, embedding_dim, dtype=dtype, seed=embedding_seed)
         self.lstm = LSTM(embedding_dim, hidden_size, num_layers=num_layers, dropout=dropout,
                          batch_first=batch_first, dtype=dtype, seed=lstm_seed)
         self.out = Linear(hidden_size, vocab_size, dtype=dtype, seed=out_seed)
 
     def forward(self, tgt_in, state=None):
+        tgt_in = _token_ids(tgt_in, "tgt_in", self.embedding.num_embeddings)
         hidden, state = self.lstm(self.embedding(tgt_in), state)
-        return self.out(hidden), state
+        logits = self.out(hidden)
+        self._push_cache(logits.shape)
+        return logits, state
 
     def backward(self, dlogits, d_state=None):
+        dlogits = check.float_array(dlogits, "dlogits", self.dtype)
+        check.shape_equal(dlogits, "dlogits", self._peek_cache(), "(the shape of the logits)")
+        self._pop_cache()
         d_hidden = self.out.backward(dlogits)
         d_embedded, d_state0 = self.lstm.backward(d_hidden, d_state)
         self.embedding.backward(d_embedded)
@@ -153,9 +163,11 @@ class Seq2Seq(Module):
     def __init__(self, vocab_size, embedding_dim, hidden_size, num_layers=1, tgt_vocab_size=None,
                  dropout=0.0, batch_first=False, dtype=np.float64, seed=None):
         super().__init__()
-        tgt_vocab_size = vocab_size if tgt_vocab_size is None else tgt_vocab_size
+        vocab_size = check.positive_int(vocab_size, "vocab_size")
+        tgt_vocab_size = vocab_size if tgt_vocab_size is None else check.positive_int(tgt_vocab_size,
+                                                                                      "tgt_vocab_size")
         encoder_seed, decoder_seed = spawn_seeds(seed, 2)
-        self.batch_first = bool(batch_first)
+        self.batch_first = check.boolean(batch_first, "batch_first")
         options = dict(num_layers=num_layers, dropout=dropout, batch_first=batch_first, dtype=dtype)
         self.encoder = Encoder(vocab_size, embedding_dim, hidden_size, seed=encoder_seed, **options)
         self.decoder = Decoder(tgt_vocab_size, embedding_dim, hidden_size, seed=decoder_seed, **options)
@@ -168,11 +180,12 @@ class Seq2Seq(Module):
         return f"batch_first={self.batch_first}"
 
     def _batch_size(self, ids, name):
-        """N of a 2-D id array in this model's layout."""
+        """N of a 2-D, non-empty id array in this model's layout."""
         if not hasattr(ids, "ndim"):
             ids = np.asarray(ids)
         layout = "(N, T)" if self.batch_first else "(T, N)"
         check.ndim_in(ids, name, (2,), f"a 2-D array of token ids {layout}")
+        check.non_empty(ids, name)
         return ids.shape[0] if self.batch_first else ids.shape[1]
 
     def forward(self, src, tgt_in, src_lengths=None):
@@ -191,9 +204,10 @@ class Seq2Seq(Module):
         Adds every parameter's gradient into ``.grad``. Returns ``(None, None)``:
         ``src`` and ``tgt_in`` are token ids and have no gradient.
         """
-        self._pop_cache()
+        self._peek_cache()  # popped last: if the decoder refuses dlogits, a corrected call can be retried
         _, d_encoder_state = self.decoder.backward(dlogits)
         self.encoder.backward(None, d_encoder_state)
+        self._pop_cache()
         return None, None
 
     def greedy_decode(self, src, start_token, end_token, max_len, src_lengths=None):
@@ -251,6 +265,18 @@ class Seq2Seq(Module):
             if bool(finished.all()):
                 break
         return xp.stack(steps), lengths
+
+
+def _sizes(**sizes):
+    """Each keyword argument as a positive int, named in the error (before a layer renames it)."""
+    return [check.positive_int(value, name) for name, value in sizes.items()]
+
+
+def _token_ids(ids, name, vocab_size):
+    """``ids`` as integer token ids in [0, vocab_size), with errors naming ``name`` (src, tgt_in)."""
+    ids = check_token_ids(ids, name, vocab_size)
+    check.non_empty(ids, name)
+    return ids
 
 
 def _token(value, name, vocab_size):

@@ -32,6 +32,7 @@ import numpy as np
 from . import _validate as check
 from .backend import get_array_module
 from .data import make_rng, minibatches
+from .losses import _keep_weights
 from .optim import clip_grad_norm
 
 
@@ -126,9 +127,7 @@ def fit(model, loss_fn, optimizer, train_data, epochs, batch_size=32, val_data=N
     _check_model(model)
     if not callable(loss_fn):
         raise TypeError(f"loss_fn must be callable as loss_fn(pred, *targets), got {type(loss_fn).__name__}")
-    if not (hasattr(optimizer, "step") and hasattr(optimizer, "zero_grad")):
-        raise TypeError(f"optimizer must have step() and zero_grad() (optim.SGD, optim.Adam), "
-                        f"got {type(optimizer).__name__}")
+    _check_optimizer(optimizer, model)
     train_inputs, train_targets = _split_data(train_data, "train_data")
     val = None if val_data is None else _split_data(val_data, "val_data")
     epochs = check.positive_int(epochs, "epochs")
@@ -333,21 +332,47 @@ def accuracy(logits, target, mask=None):
     -------
     float in [0, 1]
     """
+    logits = check.float_array(logits, "logits", None)
+    if logits.ndim == 0:
+        raise ValueError("logits must be an array (..., C) with classes on the last axis, got a scalar")
+    check.non_empty(logits, "logits")
     xp = get_array_module(logits)
+    if not hasattr(target, "dtype"):
+        target = np.asarray(target)
+    if target.dtype.kind not in "iu":
+        raise TypeError(f"target must be an array of integer class ids, got dtype {target.dtype}")
     if tuple(target.shape) != tuple(logits.shape[:-1]):
         raise ValueError(f"target must have shape {tuple(logits.shape[:-1])} (logits without the class axis), "
                          f"got {tuple(target.shape)}")
-    correct = xp.argmax(logits, axis=-1) == target
+    correct = xp.argmax(logits, axis=-1) == xp.asarray(target)
     if mask is None:
         return float(correct.mean())
-    check.shape_equal(mask, "mask", target.shape, "(the shape of target)")
-    keep = xp.asarray(mask).astype(bool)
-    if not bool(keep.any()):
-        raise ValueError("mask must keep at least one position, got all False")
+    keep = _keep_weights(mask, target.shape, logits.dtype, xp) > 0
     return float(correct[keep].mean())
 
 
 # ------------------------------------------------------------------ arg checks
+def _check_optimizer(optimizer, model):
+    """Refuse an optimizer without step()/zero_grad(), or one that updates none of ``model``'s parameters.
+
+    An optimizer over a subset of the parameters is allowed (freezing the
+    rest); one over none of them, usually built for another model, would
+    train nothing while the loss curve stays flat.
+    """
+    if not (hasattr(optimizer, "step") and hasattr(optimizer, "zero_grad")):
+        raise TypeError(f"optimizer must have step() and zero_grad() (optim.SGD, optim.Adam), "
+                        f"got {type(optimizer).__name__}")
+    held = getattr(optimizer, "params", None)
+    if isinstance(held, list):
+        model_params = {id(p) for p in model.parameters()}
+        if model_params and not any(id(p) in model_params for p in held):
+            raise ValueError(
+                f"optimizer must update the model's parameters, got an optimizer over {len(held)} "
+                f"parameter(s), none of them in this {type(model).__name__}; build it as "
+                f"{type(optimizer).__name__}(model.parameters(), ...)"
+            )
+
+
 def _check_model(model):
     needed = ("backward", "named_parameters", "parameters", "train", "eval", "clear_caches")
     if not callable(model) or not all(hasattr(model, name) for name in needed):

@@ -38,3 +38,58 @@ def float_arrays(shape, scale=1.0):
 def lengths_for(draw, T, N):
     """One length per sequence in 1..T, any order, as an int64 array."""
     return np.array(draw(st.lists(st.integers(1, T), min_size=N, max_size=N)), dtype=np.int64)
+
+
+# ------------------------------------------------------------ reliability (malformed and random calls)
+# The dtypes every module refuses for float data (the dtype rule in numpylstm._validate.float_array).
+REFUSED_DTYPES = (np.int64, np.int32, np.uint8, np.bool_, np.complex128, np.object_, np.str_)
+refused_dtypes = st.sampled_from(REFUSED_DTYPES)
+
+
+def array_of_dtype(shape, dtype):
+    """An array of ``shape`` and the (possibly refused) ``dtype``: zeros, or "a" for strings."""
+    if np.dtype(dtype).kind == "U":
+        return np.full(shape, "a")
+    return np.zeros(shape).astype(dtype)
+
+
+@st.composite
+def wrong_shapes(draw, shape, axes=None):
+    """A shape that differs from ``shape``: one axis more, one axis fewer, or one size changed.
+
+    ``axes`` limits the size changes to those axes (all by default); rank changes
+    are then left out, so the result keeps the rank and differs exactly there.
+    """
+    shape = tuple(shape)
+    kinds = ["resize"] if axes is not None else ["resize", "extra_axis", "missing_axis"]
+    if not shape:
+        kinds = ["extra_axis"]
+    kind = draw(st.sampled_from(kinds))
+    if kind == "extra_axis":
+        where = draw(st.integers(0, len(shape)))
+        return shape[:where] + (draw(small_sizes),) + shape[where:]
+    if kind == "missing_axis":
+        where = draw(st.integers(0, len(shape) - 1))
+        return shape[:where] + shape[where + 1:]
+    axis = draw(st.sampled_from(list(range(len(shape)) if axes is None else axes)))
+    size = draw(st.integers(1, shape[axis] + 3).filter(lambda s: s != shape[axis]))
+    return shape[:axis] + (size,) + shape[axis + 1:]
+
+
+@st.composite
+def rnn_configs(draw):
+    """Keyword arguments for ``RNN``: small sizes, layers 1..3, random options."""
+    return dict(
+        input_size=draw(small_sizes),
+        hidden_size=draw(small_sizes),
+        num_layers=draw(st.integers(1, 3)),
+        nonlinearity=draw(st.sampled_from(["tanh", "relu"])),
+        bias=draw(st.booleans()),
+        batch_first=draw(st.booleans()),
+        seed=draw(seeds),
+    )
+
+
+float_dtypes = st.sampled_from([np.float32, np.float64])
+# Scales of the inputs of the random well-formed calls: ordinary, large, and the 1e6 of issue 7.
+input_scales = st.sampled_from([1.0, 1e3, 1e6])
