@@ -79,6 +79,32 @@ def detach_state(state):
     return xp.array(h, copy=True), xp.array(c, copy=True)
 
 
+def cell_input(x, input_size, dtype):
+    """A cell's input, checked, as (N, input_size); and whether it came unbatched, as (input_size,)."""
+    x = _checked_input(x, input_size, dtype, (1, 2), f"(N, {input_size}) or ({input_size},) unbatched")
+    return (x[None], True) if x.ndim == 1 else (x, False)
+
+
+def time_major_input(x, input_size, batch_first, dtype):
+    """A sequence module's input, checked, as (T, N, input_size); and whether it came unbatched."""
+    layout = f"(N, T, {input_size})" if batch_first else f"(T, N, {input_size})"
+    x = _checked_input(x, input_size, dtype, (2, 3), f"{layout} or (T, {input_size}) unbatched")
+    if x.ndim == 2:
+        return x[:, None], True
+    return (x.transpose(1, 0, 2) if batch_first else x), False
+
+
+def _checked_input(x, input_size, dtype, ranks, layouts):
+    x = check.float_array(x, "input", dtype)
+    check.ndim_in(x, "input", ranks, layouts)
+    check.non_empty(x, "input")
+    if x.shape[-1] != input_size:
+        raise ValueError(
+            f"input must have input_size={input_size} features in its last axis, got shape {tuple(x.shape)}"
+        )
+    return x
+
+
 # ------------------------------------------------------------------------ LSTMCell
 class LSTMCell(Module):
     """One LSTM step, as ``torch.nn.LSTMCell``.
@@ -113,17 +139,7 @@ class LSTMCell(Module):
         return f"{self.input_size}, {self.hidden_size}, bias={self.bias}"
 
     def forward(self, x, state=None):
-        x = check.float_array(x, "input", self.dtype)
-        check.ndim_in(x, "input", (1, 2), f"(N, {self.input_size}) or ({self.input_size},) unbatched")
-        check.non_empty(x, "input")
-        if x.shape[-1] != self.input_size:
-            raise ValueError(
-                f"input must have input_size={self.input_size} features in its last axis, "
-                f"got shape {tuple(x.shape)}"
-            )
-        unbatched = x.ndim == 1
-        if unbatched:
-            x = x[None]
+        x, unbatched = cell_input(x, self.input_size, self.dtype)
         h, c = self._initial_state(state, x.shape[0], unbatched)
         bias = (self.bias_ih.data, self.bias_hh.data) if self.bias else (None, None)
         h1, c1, cache = lstm_step_forward(x, h, c, self.weight_ih.data, self.weight_hh.data, *bias)
@@ -273,7 +289,7 @@ class LSTM(Module):
 
     # ----------------------------------------------------------------- forward
     def forward(self, x, state=None, lengths=None):
-        x, unbatched = self._time_major_input(x)
+        x, unbatched = time_major_input(x, self.input_size, self.batch_first, self.dtype)
         T, N = x.shape[:2]
         lengths = self._check_lengths(lengths, T, N, unbatched)
         h0, c0 = self._initial_state(state, N, unbatched)
@@ -304,21 +320,6 @@ class LSTM(Module):
         keep = self._rng.random(like.shape) >= self.dropout
         mask = keep.astype(like.dtype) / (1.0 - self.dropout)
         return get_array_module(like).asarray(mask)
-
-    def _time_major_input(self, x):
-        x = check.float_array(x, "input", self.dtype)
-        I = self.input_size
-        layout = f"(N, T, {I})" if self.batch_first else f"(T, N, {I})"
-        check.ndim_in(x, "input", (2, 3), f"{layout} or (T, {I}) unbatched")
-        check.non_empty(x, "input")
-        if x.shape[-1] != I:
-            raise ValueError(
-                f"input must have input_size={I} features in its last axis, got shape {tuple(x.shape)}"
-            )
-        unbatched = x.ndim == 2
-        if unbatched:
-            return x[:, None], True
-        return (x.transpose(1, 0, 2) if self.batch_first else x), False
 
     def _state_shapes(self, N, unbatched):
         LD = self.num_layers * self.num_directions

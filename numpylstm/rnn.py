@@ -39,7 +39,7 @@ import numpy as np
 from . import _validate as check
 from .backend import get_array_module
 from .module import Module
-from .recurrent import LSTM, uniform_parameter
+from .recurrent import LSTM, cell_input, time_major_input, uniform_parameter
 
 NONLINEARITIES = ("tanh", "relu")
 
@@ -279,17 +279,7 @@ class RNNCell(Module):
         return (self.bias_ih.data, self.bias_hh.data) if self.bias else (None, None)
 
     def forward(self, x, h0=None):
-        x = check.float_array(x, "input", self.dtype)
-        check.ndim_in(x, "input", (1, 2), f"(N, {self.input_size}) or ({self.input_size},) unbatched")
-        check.non_empty(x, "input")
-        if x.shape[-1] != self.input_size:
-            raise ValueError(
-                f"input must have input_size={self.input_size} features in its last axis, "
-                f"got shape {tuple(x.shape)}"
-            )
-        unbatched = x.ndim == 1
-        if unbatched:
-            x = x[None]
+        x, unbatched = cell_input(x, self.input_size, self.dtype)
         h = self._initial_state(h0, x.shape[0], unbatched)
         h1, cache = rnn_step_forward(x, h, self.weight_ih.data, self.weight_hh.data, *self._biases(),
                                      nonlinearity=self.nonlinearity)
@@ -395,7 +385,7 @@ class RNN(Module):
 
     # ----------------------------------------------------------------- forward
     def forward(self, x, h0=None):
-        x, unbatched = self._time_major_input(x)
+        x, unbatched = time_major_input(x, self.input_size, self.batch_first, self.dtype)
         h0 = self._initial_state(h0, x.shape[1], unbatched)
         layer_input, caches, h_n = x, [], []
         for layer in range(self.num_layers):
@@ -407,20 +397,6 @@ class RNN(Module):
         out, h_n = self._user_layout(layer_input, get_array_module(x).stack(h_n), unbatched)
         self._push_cache(RNNForwardCache(caches, unbatched, out.shape))
         return out, h_n
-
-    def _time_major_input(self, x):
-        x = check.float_array(x, "input", self.dtype)
-        I = self.input_size
-        layout = f"(N, T, {I})" if self.batch_first else f"(T, N, {I})"
-        check.ndim_in(x, "input", (2, 3), f"{layout} or (T, {I}) unbatched")
-        check.non_empty(x, "input")
-        if x.shape[-1] != I:
-            raise ValueError(
-                f"input must have input_size={I} features in its last axis, got shape {tuple(x.shape)}"
-            )
-        if x.ndim == 2:
-            return x[:, None], True
-        return (x.transpose(1, 0, 2) if self.batch_first else x), False
 
     def _state_shape(self, N, unbatched):
         return (self.num_layers,) + (() if unbatched else (N,)) + (self.hidden_size,)
