@@ -94,6 +94,15 @@ def time_major_input(x, input_size, batch_first, dtype):
     return (x.transpose(1, 0, 2) if batch_first else x), False
 
 
+def time_major_output_grad(d_out, out_shape, unbatched, batch_first, dtype):
+    """``d_out`` checked against the shape the forward returned, as (T, N, features)."""
+    d_out = check.float_array(d_out, "d_out", dtype)
+    check.shape_equal(d_out, "d_out", out_shape, "(the shape of the forward output)")
+    if unbatched:
+        return d_out[:, None]
+    return d_out.transpose(1, 0, 2) if batch_first else d_out
+
+
 def _checked_input(x, input_size, dtype, ranks, layouts):
     x = check.float_array(x, "input", dtype)
     check.ndim_in(x, "input", ranks, layouts)
@@ -393,12 +402,7 @@ class LSTM(Module):
         return dx, (dh0, dc0)
 
     def _time_major_grads(self, d_out, d_state, cache):
-        d_out = check.float_array(d_out, "d_out", self.dtype)
-        check.shape_equal(d_out, "d_out", cache.out_shape, "(the shape of the forward output)")
-        if cache.unbatched:
-            d_out = d_out[:, None]
-        elif self.batch_first:
-            d_out = d_out.transpose(1, 0, 2)
+        d_out = time_major_output_grad(d_out, cache.out_shape, cache.unbatched, self.batch_first, self.dtype)
         N = d_out.shape[1]
         h_shape, c_shape = self._state_shapes(N, cache.unbatched)
         dh_n, dc_n = (None, None) if d_state is None else check.state_pair(d_state, "d_state")

@@ -39,7 +39,7 @@ import numpy as np
 from . import _validate as check
 from .backend import get_array_module
 from .module import Module
-from .recurrent import LSTM, cell_input, time_major_input, uniform_parameter
+from .recurrent import LSTM, cell_input, time_major_input, time_major_output_grad, uniform_parameter
 
 NONLINEARITIES = ("tanh", "relu")
 
@@ -433,12 +433,7 @@ class RNN(Module):
         return self._user_layout(d_layer_out, get_array_module(d_out).stack(dh0), cache.unbatched)
 
     def _time_major_grads(self, d_out, dh_n, cache):
-        d_out = check.float_array(d_out, "d_out", self.dtype)
-        check.shape_equal(d_out, "d_out", cache.out_shape, "(the shape of the forward output)")
-        if cache.unbatched:
-            d_out = d_out[:, None]
-        elif self.batch_first:
-            d_out = d_out.transpose(1, 0, 2)
+        d_out = time_major_output_grad(d_out, cache.out_shape, cache.unbatched, self.batch_first, self.dtype)
         if dh_n is None:
             return d_out, [None] * self.num_layers
         dh_n = check.float_array(dh_n, "dh_n", self.dtype)
