@@ -316,7 +316,7 @@ def train_task(task, out, seed=0, dtype="float32", quiet=False, **overrides):
 def _fit(model, loss_fn, settings, train_data, val_data, quiet, metric=None):
     """Adam with a cosine-decaying learning rate, gradient clipping and an open forget gate."""
     from .init import forget_gate_bias_
-    from .optim import Adam
+    from .optim import Adam, CosineDecay
     from .train import fit
     # Start every forget gate at sigmoid(1) ~ 0.73 rather than 0.5, so cells keep what they
     # stored from the first step (Gers et al. 2000). On the adding problem this shortened
@@ -327,29 +327,6 @@ def _fit(model, loss_fn, settings, train_data, val_data, quiet, metric=None):
     optimizer = CosineDecay(Adam(model.parameters(), lr=settings.lr), total_steps, FINAL_LR_FRACTION)
     return fit(model, loss_fn, optimizer, train_data, epochs=settings.epochs, batch_size=settings.batch_size,
                val_data=val_data, metric=metric, clip=CLIP, seed=settings.seed, quiet=quiet)
-
-
-class CosineDecay:
-    r"""Lowers an optimizer's learning rate along a half cosine, from ``lr`` to ``lr * final_fraction``.
-
-    Before step k of K: ``lr_k = lr * (f + (1 - f) * (1 + cos(pi * k / K)) / 2)``. Large steps
-    early make fast progress; small steps at the end settle the weights, so the last epoch's
-    result does not depend on where a noisy step happened to land.
-    """
-
-    def __init__(self, optimizer, total_steps, final_fraction=0.05):
-        self.optimizer, self.total_steps, self.final_fraction = optimizer, max(total_steps, 1), final_fraction
-        self.base_lr, self.steps_taken = optimizer.lr, 0
-
-    def zero_grad(self):
-        self.optimizer.zero_grad()
-
-    def step(self):
-        progress = min(self.steps_taken / self.total_steps, 1.0)
-        f = self.final_fraction
-        self.optimizer.lr = self.base_lr * (f + (1 - f) * (1 + np.cos(np.pi * progress)) / 2)
-        self.optimizer.step()
-        self.steps_taken += 1
 
 
 def _data_seeds(seed, count):

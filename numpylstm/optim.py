@@ -22,6 +22,7 @@ L2 norm exceeds ``max_norm`` (the usual guard against exploding LSTM gradients).
 import math
 import numbers
 
+from . import _validate as check
 from .backend import get_array_module
 from .module import Module, Parameter
 
@@ -194,3 +195,41 @@ def clip_grad_norm(params, max_norm):
         for param in params:
             param.grad *= scale
     return total
+
+
+class CosineDecay:
+    r"""Lowers an optimizer's learning rate along a half cosine, from ``lr`` to ``lr * final_fraction``.
+
+    Before step k of K: ``lr_k = lr * (f + (1 - f) * (1 + cos(pi * k / K)) / 2)``. Large steps
+    early make fast progress; small steps at the end settle the weights, so the last epoch's
+    result does not depend on where a noisy step happened to land. Use it in place of the
+    optimizer it wraps (it has ``step()``, ``zero_grad()`` and ``params``).
+
+    Parameters
+    ----------
+    optimizer : SGD or Adam (anything with ``lr``, ``step()`` and ``zero_grad()``)
+    total_steps : int, the K above; after K steps the rate stays at ``lr * final_fraction``
+    final_fraction : float in [0, 1]
+    """
+
+    def __init__(self, optimizer, total_steps, final_fraction=0.05):
+        self.optimizer = optimizer
+        self.total_steps = check.positive_int(total_steps, "total_steps")
+        if not 0.0 <= final_fraction <= 1.0:
+            raise ValueError(f"final_fraction must be in [0, 1], got {final_fraction}")
+        self.final_fraction = float(final_fraction)
+        self.base_lr, self.steps_taken = optimizer.lr, 0
+
+    @property
+    def params(self):
+        return self.optimizer.params
+
+    def zero_grad(self):
+        self.optimizer.zero_grad()
+
+    def step(self):
+        progress = min(self.steps_taken / self.total_steps, 1.0)
+        f = self.final_fraction
+        self.optimizer.lr = self.base_lr * (f + (1 - f) * (1 + math.cos(math.pi * progress)) / 2)
+        self.optimizer.step()
+        self.steps_taken += 1

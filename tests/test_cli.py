@@ -200,7 +200,7 @@ class RecordingOptimizer:
 
 
 def test_cosine_decay_runs_the_learning_rate_down_half_a_cosine():
-    from numpylstm.cli import CosineDecay
+    from numpylstm.optim import CosineDecay
     inner = RecordingOptimizer(lr=0.1)
     schedule = CosineDecay(inner, total_steps=5, final_fraction=0.1)
     for _ in range(7):          # steps k = 0 .. 6: the one past the end stays at the floor
