@@ -5,10 +5,11 @@ Every forward pass and every backward pass is written by hand; see
 """
 from .backend import available_devices, get_array_module, to_device, to_numpy
 from .functional import lstm_sequence_backward, lstm_sequence_forward, lstm_step_backward, lstm_step_forward
-from . import init, losses, optim
+from . import data, init, io, losses, optim, train
 from .gradcheck import check_gradients, numerical_gradient, rel_error
 from .layers import Dropout, Embedding, Linear, ReLU, Sequential, Sigmoid, Tanh, mlp
-from .module import Module, Parameter
+from .models import CharLM, SequenceClassifier, SequenceRegressor
+from .module import MissingForwardError, Module, Parameter
 from .recurrent import LSTM, LSTMCell, detach_state
 from .rnn import RNN, RNNCell, hidden_gradient_norms
 from .seq2seq import Decoder, Encoder, Seq2Seq
@@ -19,7 +20,8 @@ __all__ = [
     "LSTM", "LSTMCell", "Module", "Parameter", "detach_state", "RNN", "RNNCell", "hidden_gradient_norms",
     "lstm_step_forward", "lstm_step_backward", "lstm_sequence_forward", "lstm_sequence_backward",
     "Linear", "Embedding", "ReLU", "Tanh", "Sigmoid", "Dropout", "Sequential", "mlp",
-    "Encoder", "Decoder", "Seq2Seq", "init", "losses", "optim",
+    "Encoder", "Decoder", "Seq2Seq", "SequenceRegressor", "SequenceClassifier", "CharLM",
+    "MissingForwardError", "data", "init", "io", "losses", "optim", "train",
     "check_gradients", "numerical_gradient", "rel_error",
     "available_devices", "get_array_module", "to_device", "to_numpy",
 ]
