@@ -37,14 +37,15 @@ Their derivatives, which the backward passes apply in reverse order::
 Two implementations follow. ``lstm_step_forward``/``lstm_step_backward``
 are the teaching reference: one step, the equations written out as above.
 ``lstm_sequence_forward``/``lstm_sequence_backward`` run a whole sequence
-fast: the input projection of all time steps is one matrix product before
-the loop, the weight gradients are single products after it, and the loop
-works in place in preallocated buffers. The tests prove the two agree.
+fast: the same equations rearranged for speed (the notes above them say
+how), in place in buffers allocated once per call, with large matrix
+products. tests/test_fastpath.py proves the two agree to 1e-12.
 """
 from typing import NamedTuple, Optional
 
 import numpy as np
 
+from . import _validate as check
 from .backend import get_array_module
 
 GATES = ("i", "f", "g", "o")  # PyTorch's order of the four row blocks of W_ih, W_hh, b_ih, b_hh
@@ -58,7 +59,7 @@ def sigmoid(x, out=None):
     warning) and can work in place: pass ``out=x`` to overwrite ``x``.
     """
     xp = get_array_module(x)
-    out = xp.multiply(x, 0.5, out=out)
+    out = xp.asarray(xp.multiply(x, 0.5, out=out))  # asarray: for a 0-d x, multiply returns a scalar
     xp.tanh(out, out=out)
     out *= 0.5
     out += 0.5
@@ -86,6 +87,23 @@ class LSTMStepCache(NamedTuple):
     W_hh: np.ndarray     # (4H, H)
 
 
+def _check_step_arguments(x, h, c, W_ih, W_hh, b_ih, b_hh):
+    """Shapes only (free: no copies, no reading of values), once per call.
+
+    x (N, I), h (N, P), c (N, H), W_ih (4H, I), W_hh (4H, P), b_ih and b_hh (4H,) or both
+    None. h may be narrower than c (P < H) when the caller projects between steps.
+    """
+    kernel = "lstm_step_forward"
+    check.kernel_shapes(kernel, ("x", x, ("N", "I")), ("W_hh", W_hh, ("4H", "P")))
+    check.kernel_shapes(kernel, ("W_ih", W_ih, ("4H", x.shape[1])))
+    if W_ih.shape[0] % 4:
+        raise ValueError(f"{kernel}: W_ih must have 4H rows (gates i, f, g, o), got {W_ih.shape[0]}")
+    N, H4, P = x.shape[0], W_ih.shape[0], W_hh.shape[1]
+    check.bias_pair(kernel, b_ih, b_hh)
+    check.kernel_shapes(kernel, ("h", h, (N, P)), ("c", c, (N, H4 // 4)), ("W_hh", W_hh, (H4, P)),
+                        ("b_ih", b_ih, (H4,)), ("b_hh", b_hh, (H4,)))
+
+
 def lstm_step_forward(x, h, c, W_ih, W_hh, b_ih=None, b_hh=None):
     """One LSTM time step (the equations in this module's docstring).
 
@@ -104,6 +122,7 @@ def lstm_step_forward(x, h, c, W_ih, W_hh, b_ih=None, b_hh=None):
     c_next : (N, H)
     cache : LSTMStepCache
     """
+    _check_step_arguments(x, h, c, W_ih, W_hh, b_ih, b_hh)
     a = x @ W_ih.T + h @ W_hh.T
     if b_ih is not None:
         a = a + b_ih + b_hh
@@ -135,6 +154,8 @@ def lstm_step_backward(dh_next, dc_next, cache):
     db_ih, db_hh : (4H,) equal, since both biases are added to the same sum
     """
     x, h_prev, c_prev, i, f, g, o, tanh_c, W_ih, W_hh = cache
+    check.kernel_shapes("lstm_step_backward",
+                        ("dh_next", dh_next, c_prev.shape), ("dc_next", dc_next, c_prev.shape))
     xp = get_array_module(dh_next)
     if dc_next is None:
         dc_next = xp.zeros_like(c_prev)
@@ -149,17 +170,43 @@ def lstm_step_backward(dh_next, dc_next, cache):
 
 
 # --------------------------------------------------------------------- whole sequence
+# The fast path computes the equations above, rearranged in four ways:
+#
+# 1. One exponential per value. NumPy's float64 tanh is a scalar loop, about 2.5 times
+#    slower than its exp, so the nonlinearities here are made from exp, in one form:
+#        1 - k / (1 + exp(z))  =  sigmoid(z) for k = 1,  tanh(z / 2) for k = 2.
+#    The gates use z = a (i, f, o) and z = 2a with k = 2 (g); the factor 2 is folded into
+#    copies of the g rows of the weights and biases (exact: a power of two), so one pass
+#    over all 4H columns activates the four gates.
+#    z is clipped to [-L, L] first, far beyond where the result is -1, 0 or 1 to working
+#    precision, so exp never overflows or underflows: no warnings and no NaN even for
+#    pre-activations of 1e6. The final "1 - ..." rounds to the absolute precision of 1,
+#    as the step kernel's (1 + tanh(a/2)) / 2 does, so a saturated gate is exactly 0 or 1
+#    and its slope exactly 0 (a slope of 1e-30 times a weight of 1e30 would not be small).
+# 2. Blocks of time steps. Both passes go through time in blocks of about BLOCK_VALUES
+#    gate values, which are still in the CPU cache when the step loop reads them. The
+#    forward computes a block's input projections as one matrix product. The backward
+#    computes for a block every factor of the derivative table that does not depend on
+#    the incoming gradient (g * i(1-i), c_prev * f(1-f), i (1-g^2), tanh(c) * o(1-o) and
+#    o (1 - tanh(c)^2)), writing the first four over the cached gates; its step loop then
+#    only multiplies them by dc and dh and does one matrix product.
+# 3. Large products. The weight gradients and dx are single products over all steps.
+# 4. No allocation in the loops: buffers are allocated once per call, and every operation
+#    is an ``xp`` ufunc or product with ``out=`` (so CuPy runs the same code).
+BLOCK_VALUES = 2 ** 17  # 1 MB of float64
+
+
 class LSTMSequenceCache(NamedTuple):
     """What ``lstm_sequence_backward`` needs from ``lstm_sequence_forward``.
 
-    Only the gates and the cell states are stored per step; tanh(c) and the
-    pre-projection output are recomputed in the backward pass. ``out`` is the
-    layer's output, which exists anyway, and serves as the h of every step.
+    Only the gates and the cell states are stored per step (plus ``out``, the
+    layer's output, which exists anyway and serves as the h of every step);
+    tanh(c) is recomputed by the backward pass.
     """
-    x: np.ndarray                  # (T, N, I)
+    x: np.ndarray                  # (T, N, I), C-contiguous
     h0: np.ndarray                 # (N, P)
     c0: np.ndarray                 # (N, H)
-    gates: np.ndarray              # (T, N, 4H) activated gates i, f, g, o
+    gates: np.ndarray              # (T, N, 4H) activated gates i, f, g, o (dL/da after backward)
     cells: np.ndarray              # (T, N, H) cell state after each step
     out: np.ndarray                # (T, N, P) output (zero past each sequence's length)
     W_ih: np.ndarray               # (4H, I)
@@ -167,6 +214,7 @@ class LSTMSequenceCache(NamedTuple):
     W_hr: Optional[np.ndarray]     # (P, H) or None
     valid: Optional[np.ndarray]    # (T, N, 1) bool, True where t < length; None: all valid
     has_bias: bool
+    spent: list                    # [False]; [True] once a backward pass has used (overwritten) it
 
 
 class LSTMWeightGrads(NamedTuple):
@@ -203,82 +251,177 @@ def reverse_padded(x, lengths=None):
     return x[source, xp.arange(N)[None, :]]
 
 
-def lstm_sequence_forward(x, h0, c0, W_ih, W_hh, b_ih=None, b_hh=None, W_hr=None, lengths=None):
+def exp_limit(dtype):
+    """L = -2 log(eps) for ``dtype``: about 72 for float64 and 32 for float32.
+
+    ``1 - k / (1 + exp(z))`` is -1, 0 or 1 to working precision beyond
+    |z| = -log(eps), so clipping z to [-L, L] changes nothing, while exp(L)
+    and exp(-L) stay normal numbers: no overflow, no underflow.
+    """
+    return float(-2.0 * np.log(np.finfo(dtype).eps))
+
+
+def exp_activation(z, k, limit):
+    """In place: ``z <- 1 - k / (1 + exp(z))``, z clipped to [-limit, limit] first.
+
+    That is sigmoid(z) for k = 1 and tanh(z / 2) for k = 2; ``k`` may be an
+    array broadcast against z (one k per column). Returns z.
+    """
+    xp = get_array_module(z)
+    z.clip(-limit, limit, out=z)  # the method: np.clip adds a Python wrapper's overhead
+    xp.exp(z, out=z)
+    z += 1
+    xp.divide(k, z, out=z)
+    xp.subtract(1, z, out=z)
+    return z
+
+
+def tanh_via_exp(a, out, limit):
+    """``out <- tanh(a) = 1 - 2 / (1 + exp(2a))``: one exp instead of NumPy's slower tanh."""
+    xp = get_array_module(a)
+    return exp_activation(xp.multiply(a, 2, out=out), 2, limit)
+
+
+def _tanh_into(a, out, limit):
+    """``out <- tanh(a)``, by whichever way is faster here.
+
+    NumPy's float64 tanh is a scalar loop (13 ns a value against 7 ns for
+    ``tanh_via_exp`` on the machine of benchmarks/README.md), but
+    ``tanh_via_exp`` makes six calls instead of one, which cost more than
+    they save below about a thousand values.
+    float32 tanh is vectorized in NumPy, and CuPy's tanh is fast on the GPU.
+    """
+    xp = get_array_module(a)
+    if xp is np and a.dtype == np.float64 and a.size >= 1024:
+        return tanh_via_exp(a, out, limit)
+    return xp.tanh(a, out=out)
+
+
+def _gate_scaled_weights(W_ih, W_hh, b_ih, b_hh):
+    """Copies of the weights and the summed bias with the g rows doubled, and k per column.
+
+    The products then give z = a for i, f, o and z = 2a for g, and
+    ``exp_activation(z, k)`` with k = (1, 1, 2, 1) per gate block gives
+    sigmoid(a) and tanh(a) = 1 - 2 / (1 + exp(2a)) in one pass.
+    """
+    xp = get_array_module(W_ih)
+    H = W_ih.shape[0] // 4
+    k = xp.ones(4 * H, dtype=W_ih.dtype)
+    k[2 * H:3 * H] = 2
+    bias = None if b_ih is None else (b_ih + b_hh) * k
+    return W_ih * k[:, None], W_hh * k[:, None], bias, k
+
+
+def lstm_sequence_forward(x, h0, c0, W_ih, W_hh, b_ih=None, b_hh=None, W_hr=None, lengths=None,
+                          keep_cache=True):
     """One LSTM layer, one direction, over a whole batch of sequences.
 
     Parameters
     ----------
-    x : (T, N, I) inputs, time first
+    x : (T, N, I) inputs, time first (any strides: a non-contiguous view is copied once)
     h0 : (N, P) initial hidden state (P = H, or proj_size with ``W_hr``)
     c0 : (N, H) initial cell state
     W_ih : (4H, I), W_hh : (4H, P), b_ih, b_hh : (4H,) or None, W_hr : (P, H) or None
     lengths : (N,) integer array or None. Sequence n uses steps 0 .. lengths[n]-1;
         past its length its state stays frozen and its output is zero.
+    keep_cache : bool, default True. False (inference: no backward will follow) keeps
+        the gates of one block of steps and two cell states instead of all T, and
+        returns None for the cache.
 
     Returns
     -------
     out : (T, N, P) hidden state at every step
     h_n : (N, P) hidden state at each sequence's last step
     c_n : (N, H) cell state at each sequence's last step
-    cache : LSTMSequenceCache
+    cache : LSTMSequenceCache, or None with ``keep_cache=False``
     """
+    _check_sequence_arguments(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths)
     xp = get_array_module(x)
+    x = xp.ascontiguousarray(x)  # a reversed or batch-first view: one copy, reused by backward
     T, N, I = x.shape
-    H4 = W_ih.shape[0]
-    H, P = H4 // 4, W_hh.shape[1]
-    # All T input projections in one matrix product, before the loop.
-    gates = (x.reshape(T * N, I) @ W_ih.T).reshape(T, N, H4)
-    if b_ih is not None:
-        gates += b_ih + b_hh
-    cells = xp.empty((T, N, H), dtype=x.dtype)
+    H4, P = W_ih.shape[0], W_hh.shape[1]
+    H = H4 // 4
+    W_ih_z, W_hh_z, bias_z, k = _gate_scaled_weights(W_ih, W_hh, b_ih, b_hh)
+    W_ih_zT, W_hh_zT = W_ih_z.T, W_hh_z.T
+    block = _block_steps(T, N, H4)
+    # The gates of every step are kept for backward; inference needs one block's only.
+    gates = xp.empty((T if keep_cache else block, N, H4), dtype=x.dtype)
+    cells = xp.empty((T if keep_cache else 2, N, H), dtype=x.dtype)
     out = xp.empty((T, N, P), dtype=x.dtype)
-    valid = lengths_to_valid(lengths, T)
     recurrent = xp.empty((N, H4), dtype=x.dtype)
     scratch = xp.empty((N, H), dtype=x.dtype)
-    h = h0.copy() if valid is not None else h0  # with lengths, h is updated in place
+    valid = lengths_to_valid(lengths, T)
+    invalid = None if valid is None else ~valid
+    h = h0 if valid is None else h0.copy()  # with lengths, h is a buffer updated in place
     c = c0
-    for t in range(T):
-        a = gates[t]
-        a += xp.matmul(h, W_hh.T, out=recurrent)
-        _activate_gates(a, xp)
-        i, f, g, o = split_gates(a)
-        c_t = cells[t]
-        xp.multiply(f, c, out=c_t)                 # c' = f * c ...
-        c_t += xp.multiply(i, g, out=scratch)      #      ... + i * g
-        h_t = xp.multiply(o, xp.tanh(c_t, out=scratch), out=scratch)  # o * tanh(c')
-        if W_hr is not None:
-            xp.matmul(h_t, W_hr.T, out=out[t])
-        else:
-            out[t] = h_t
-        if valid is None:
-            h, c = out[t], c_t
-        else:  # finished sequences keep their state and output zero
-            xp.copyto(c_t, c, where=~valid[t])
-            xp.copyto(h, out[t], where=valid[t])
-            out[t] *= valid[t]
-            c = c_t
-    cache = LSTMSequenceCache(x, h0, c0, gates, cells, out, W_ih, W_hh, W_hr, valid, b_ih is not None)
+    limit = exp_limit(x.dtype)
+    for start in range(0, T, block):
+        stop = min(T, start + block)
+        # The input projections of a block of steps as one product: still in the CPU
+        # cache when the loop reads them, and inference needs a buffer for one block only.
+        z_block = gates[start:stop] if keep_cache else gates[:stop - start]
+        xp.matmul(x[start:stop].reshape(-1, I), W_ih_zT, out=z_block.reshape(-1, H4))
+        if bias_z is not None:
+            z_block += bias_z
+        for t in range(start, stop):
+            z = z_block[t - start]
+            z += xp.matmul(h, W_hh_zT, out=recurrent)
+            i, f, g, o = split_gates(exp_activation(z, k, limit))  # gates at step t
+            c_t = cells[t if keep_cache else t % 2]
+            xp.multiply(f, c, out=c_t)                         # c' = f * c ...
+            c_t += xp.multiply(i, g, out=scratch)              #      ... + i * g
+            tanh_c = _tanh_into(c_t, scratch, limit)
+            if W_hr is None:
+                xp.multiply(o, tanh_c, out=out[t])             # h' = o * tanh(c')
+            else:
+                xp.matmul(xp.multiply(o, tanh_c, out=scratch), W_hr.T, out=out[t])
+            if valid is None:
+                h, c = out[t], c_t
+            else:  # finished sequences keep their state and output zero
+                xp.copyto(c_t, c, where=invalid[t])
+                xp.copyto(h, out[t], where=valid[t])
+                out[t] *= valid[t]
+                c = c_t
+    cache = None
+    if keep_cache:
+        cache = LSTMSequenceCache(x, h0, c0, gates, cells, out, W_ih, W_hh, W_hr, valid,
+                                  b_ih is not None, [False])
     return out, h.copy(), c.copy(), cache
 
 
-def _activate_gates(a, xp):
-    """Apply sigmoid to the i, f, o blocks and tanh to the g block of ``a`` (N, 4H), in place."""
-    i, f, g, o = split_gates(a)
-    H = i.shape[-1]
-    sigmoid(a[:, :2 * H], out=a[:, :2 * H])  # i and f are adjacent
-    xp.tanh(g, out=g)
-    sigmoid(o, out=o)
+def _block_steps(T, N, H4):
+    """Steps per block: about ``BLOCK_VALUES`` gate values, at least 1 step, at most T."""
+    return min(T, max(1, BLOCK_VALUES // (N * H4)))
+
+
+def _check_sequence_arguments(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths):
+    """Shapes only (free: no copies, no reading of values), once per call."""
+    kernel = "lstm_sequence_forward"
+    check.kernel_shapes(kernel, ("x", x, ("T", "N", "I")), ("W_ih", W_ih, ("4H", x.shape[-1])))
+    if W_ih.shape[0] % 4:
+        raise ValueError(f"{kernel}: W_ih must have 4H rows (gates i, f, g, o), got {W_ih.shape[0]}")
+    T, N, _ = x.shape
+    H4 = W_ih.shape[0]
+    check.kernel_shapes(kernel, ("W_hr", W_hr, ("P", H4 // 4)))
+    P = H4 // 4 if W_hr is None else W_hr.shape[0]
+    check.bias_pair(kernel, b_ih, b_hh)
+    check.kernel_shapes(kernel, ("h0", h0, (N, P)), ("c0", c0, (N, H4 // 4)), ("W_hh", W_hh, (H4, P)),
+                        ("b_ih", b_ih, (H4,)), ("b_hh", b_hh, (H4,)), ("lengths", lengths, (N,)))
 
 
 def lstm_sequence_backward(d_out, dh_n, dc_n, cache):
     """Backpropagation through time for ``lstm_sequence_forward``.
+
+    The gradients with respect to the gates are written over the cached gates
+    (the largest buffer; PyTorch frees its saved tensors after backward in the
+    same spirit), so a cache serves one backward pass only; a second raises.
 
     Parameters
     ----------
     d_out : (T, N, P) gradient with respect to ``out`` (ignored past each length)
     dh_n : (N, P) gradient with respect to ``h_n``, or None
     dc_n : (N, H) gradient with respect to ``c_n``, or None
-    cache : LSTMSequenceCache
+    cache : LSTMSequenceCache from ``lstm_sequence_forward`` (used up by this call)
 
     Returns
     -------
@@ -287,90 +430,123 @@ def lstm_sequence_backward(d_out, dh_n, dc_n, cache):
     dc0 : (N, H)
     grads : LSTMWeightGrads
     """
-    x, h0, c0, gates, cells, out, W_ih, W_hh, W_hr, valid, has_bias = cache
+    x, h0, c0, gates, cells, out, W_ih, W_hh, W_hr, valid, has_bias, spent = cache
+    if spent[0]:
+        raise RuntimeError("lstm_sequence_backward: this cache was already used by a backward pass "
+                           "(its gates were overwritten by their gradients); run the forward pass again")
+    check.kernel_shapes("lstm_sequence_backward", ("d_out", d_out, out.shape),
+                        ("dh_n", dh_n, h0.shape), ("dc_n", dc_n, cells.shape[1:]))
+    spent[0] = True
     xp = get_array_module(gates)
     T, N, H4 = gates.shape
     H, P = H4 // 4, W_hh.shape[1]
-    dh = xp.zeros((N, P), dtype=x.dtype) if dh_n is None else xp.array(dh_n, dtype=x.dtype)
-    dc = xp.zeros((N, H), dtype=x.dtype) if dc_n is None else xp.array(dc_n, dtype=x.dtype)
-    d_gates = xp.empty_like(gates)
-    tanh_c = xp.empty((N, H), dtype=x.dtype)
+    if valid is not None:  # finished steps get no output gradient
+        d_out = d_out * valid
+        invalid = ~valid
+    dh = _state_grad(dh_n, (N, P), gates)     # dL/dh arriving through the recurrence
+    dc = _state_grad(dc_n, (N, H), gates)     # dL/dc, from the step after
+    d_gates = gates                           # dL/da is written over the gates, block by block
+    d_gates_by_gate = d_gates.reshape(T, N, 4, H)
+    block = _block_steps(T, N, H4)
+    local = _LocalDerivatives(block, N, H, gates.dtype, xp)
+    r = None if W_hr is None else xp.empty((T, N, H), dtype=x.dtype)  # o * tanh(c), for dW_hr
+    dh_steps = xp.empty((T if W_hr is not None else 1, N, P), dtype=x.dtype)  # dL/dh_t
+    dr = xp.empty((N, H), dtype=x.dtype)      # dL/d(o * tanh(c_t)); dh_t itself without projection
     scratch = xp.empty((N, H), dtype=x.dtype)
-    dh_recurrent = xp.empty((N, P), dtype=x.dtype)
-    if W_hr is not None:  # kept per step for dW_hr, one product after the loop
-        dh_steps = xp.empty((T, N, P), dtype=x.dtype)
-        r_steps = xp.empty((T, N, H), dtype=x.dtype)
-        dr = xp.empty((N, H), dtype=x.dtype)
-    for t in range(T - 1, -1, -1):
-        i, f, g, o = split_gates(gates[t])
-        c_prev = cells[t - 1] if t > 0 else c0
-        if valid is None:
-            dh += d_out[t]
-            dh_cell = dh
-        else:  # outputs past a sequence's length are constant zeros: their gradient is dropped
-            dh += d_out[t] * valid[t]
-            dh_cell = dh * valid[t]
-        xp.tanh(cells[t], out=tanh_c)
-        if W_hr is None:
-            dr_t = dh_cell
-        else:
-            dh_steps[t] = dh_cell
-            xp.multiply(o, tanh_c, out=r_steps[t])
-            dr_t = xp.matmul(dh_cell, W_hr, out=dr)
-        _gate_gradients(d_gates[t], dr_t, dc, i, f, g, o, tanh_c, c_prev, scratch, xp)
-        xp.multiply(dc, f, out=scratch)
-        xp.matmul(d_gates[t], W_hh, out=dh_recurrent)
-        if valid is None:
-            dc, scratch = scratch, dc
-            dh, dh_recurrent = dh_recurrent, dh
-        else:  # finished sequences pass their state gradient straight through
-            d_gates[t] *= valid[t]
-            xp.copyto(dc, scratch, where=valid[t])
-            xp.copyto(dh, dh_recurrent, where=valid[t])
-    grads = _weight_gradients(x, h0, out, d_gates, W_hr, has_bias, xp,
-                              dh_steps if W_hr is not None else None,
-                              r_steps if W_hr is not None else None)
-    dx = (d_gates.reshape(T * N, H4) @ W_ih).reshape(x.shape)
+    for stop in range(T, 0, -block):          # blocks of steps, newest first
+        start = max(0, stop - block)
+        steps = slice(start, stop)
+        local.compute(gates[steps], cells[steps], c0 if start == 0 else cells[start - 1],
+                      None if valid is None else valid[steps], None if r is None else r[steps])
+        for t in range(stop - 1, start - 1, -1):
+            k = t - start                                        # step t in the block
+            dh_t = xp.add(dh, d_out[t], out=dh_steps[t if W_hr is not None else 0])
+            dr_t = dh_t if W_hr is None else xp.matmul(dh_t, W_hr, out=dr)
+            dc += xp.multiply(dr_t, local.cell_factor[k], out=scratch)  # + dr * o * (1 - tanh(c)^2)
+            xp.multiply(local.by_gate[k, :, :3], dc[:, None, :], out=d_gates_by_gate[t, :, :3])  # da_i, f, g
+            xp.multiply(local.by_gate[k, :, 3], dr_t, out=d_gates_by_gate[t, :, 3])             # da_o
+            dc *= local.forget[k]                                # dc_prev = dc * f
+            xp.matmul(d_gates[t], W_hh, out=dh)                  # dh_prev = da @ W_hh
+            if valid is not None:  # finished sequences pass dh straight through
+                xp.copyto(dh, dh_t, where=invalid[t])
+    grads = _weight_gradients(x, h0, out, d_gates, has_bias, dh_steps if W_hr is not None else None, r)
+    dx = xp.matmul(d_gates.reshape(T * N, H4), W_ih).reshape(x.shape)
     return dx, dh, dc, grads
 
 
-def _gate_gradients(da, dr, dc, i, f, g, o, tanh_c, c_prev, scratch, xp):
-    """One step of the derivative table in the module docstring, in place.
+def _state_grad(grad, shape, like):
+    """A fresh buffer holding ``grad``, or zeros for None, to be updated in place."""
+    xp = get_array_module(like)
+    if grad is None:
+        return xp.zeros(shape, dtype=like.dtype)
+    return xp.array(grad, dtype=like.dtype)
 
-    Writes da (N, 4H) and adds the output path into ``dc`` (which holds the
-    gradient arriving from the next step on entry and dL/dc_t on return).
+
+class _LocalDerivatives:
+    """The factors of the derivative table that do not depend on the incoming gradient.
+
+    ``compute`` fills them for a block of K consecutive steps at once, in
+    buffers allocated once (shapes (K, N, H) per gate)::
+
+        gates       = [g * i(1-i),  c_prev * f(1-f),  i * (1-g^2),  tanh(c) * o(1-o)]
+        cell_factor = o * (1 - tanh(c)^2)
+        forget      = f                                   (1 past a sequence's length)
+
+    and, with a projection, r = o * tanh(c) (for dW_hr). Then
+    da = gates * [dc, dc, dc, dr], dc_t = dc + dr * cell_factor and
+    dc_prev = dc_t * forget. Past each sequence's length ``gates``,
+    ``cell_factor`` and r are zero: the state gradient passes through unchanged.
+    Row k of each buffer belongs to the k-th step of the last block computed.
     """
-    da_i, da_f, da_g, da_o = split_gates(da)
-    # dc += dr * o * (1 - tanh(c)^2)
-    xp.square(tanh_c, out=scratch)
-    xp.subtract(1, scratch, out=scratch)
-    scratch *= o
-    scratch *= dr
-    dc += scratch
-    # da_o = dr * tanh(c) * o * (1 - o)
-    xp.multiply(dr, tanh_c, out=da_o)
-    _times_sigmoid_slope(da_o, o, scratch, xp)
-    # da_i = dc * g * i * (1 - i)
-    xp.multiply(dc, g, out=da_i)
-    _times_sigmoid_slope(da_i, i, scratch, xp)
-    # da_f = dc * c_prev * f * (1 - f)
-    xp.multiply(dc, c_prev, out=da_f)
-    _times_sigmoid_slope(da_f, f, scratch, xp)
-    # da_g = dc * i * (1 - g^2)
-    xp.multiply(dc, i, out=da_g)
-    xp.square(g, out=scratch)
-    xp.subtract(1, scratch, out=scratch)
-    da_g *= scratch
+
+    def __init__(self, K, N, H, dtype, xp):
+        self.xp = xp
+        self.gates = xp.empty((K, N, 4 * H), dtype=dtype)
+        self.by_gate = self.gates.reshape(K, N, 4, H)
+        self.cell_factor = xp.empty((K, N, H), dtype=dtype)
+        self.forget = xp.empty((K, N, H), dtype=dtype)
+
+    def compute(self, gates, cells, c_before, valid, r):
+        """Fill the buffers for ``gates`` (K', N, 4H) and ``cells`` (K', N, H) of K' <= K steps.
+
+        ``c_before`` (N, H) is the cell state before the block's first step;
+        ``valid`` (K', N, 1) or None; ``r`` (K', N, H) or None, written.
+        """
+        xp, K = self.xp, gates.shape[0]
+        i, f, g, o = split_gates(gates)
+        d_i, d_f, d_g, d_o = split_gates(self.gates[:K])
+        tanh_c = _tanh_into(cells, self.cell_factor[:K], exp_limit(cells.dtype))
+        _sigmoid_slope(i, out=d_i)
+        d_i *= g
+        _sigmoid_slope(f, out=d_f)
+        d_f[0] *= c_before
+        d_f[1:] *= cells[:-1]
+        xp.square(g, out=d_g)                 # tanh's slope 1 - g^2 ...
+        xp.subtract(1, d_g, out=d_g)
+        d_g *= i                              # ... times i
+        _sigmoid_slope(o, out=d_o)
+        d_o *= tanh_c
+        if r is not None:
+            xp.multiply(o, tanh_c, out=r)
+        cell_factor = xp.square(tanh_c, out=tanh_c)  # tanh(c) is not needed any more
+        xp.subtract(1, cell_factor, out=cell_factor)
+        cell_factor *= o
+        xp.copyto(self.forget[:K], f)         # the gates will be overwritten by dL/da
+        if valid is not None:
+            xp.copyto(self.forget[:K], 1, where=~valid)
+            for array in (self.gates[:K], cell_factor) + (() if r is None else (r,)):
+                array *= valid
 
 
-def _times_sigmoid_slope(d, s, scratch, xp):
-    """``d *= s * (1 - s)``: the derivative of a sigmoid whose output is ``s``."""
-    xp.subtract(1, s, out=scratch)
-    scratch *= s
-    d *= scratch
+def _sigmoid_slope(s, out):
+    """``out <- s * (1 - s)``: the derivative of a sigmoid whose output is ``s``."""
+    xp = get_array_module(s)
+    xp.subtract(1, s, out=out)
+    out *= s
+    return out
 
 
-def _weight_gradients(x, h0, out, d_gates, W_hr, has_bias, xp, dh_steps, r_steps):
+def _weight_gradients(x, h0, out, d_gates, has_bias, dh_steps, r):
     """All weight gradients of a layer as single large matrix products."""
     T, N, H4 = d_gates.shape
     da = d_gates.reshape(T * N, H4)
@@ -381,6 +557,6 @@ def _weight_gradients(x, h0, out, d_gates, W_hr, has_bias, xp, dh_steps, r_steps
         dW_hh += d_gates[1:].reshape(-1, H4).T @ out[:-1].reshape(-1, out.shape[-1])
     db = da.sum(axis=0) if has_bias else None
     dW_hr = None
-    if W_hr is not None:
-        dW_hr = dh_steps.reshape(T * N, -1).T @ r_steps.reshape(T * N, -1)
+    if dh_steps is not None:
+        dW_hr = dh_steps.reshape(T * N, -1).T @ r.reshape(T * N, -1)
     return LSTMWeightGrads(dW_ih, dW_hh, db, None if db is None else db.copy(), dW_hr)

@@ -310,7 +310,8 @@ class LSTM(Module):
                 index = layer * D + direction
                 weights = [None if p is None else p.data for p in self._layer_parameters(layer, direction)]
                 seq = layer_input if direction == 0 else reverse_padded(layer_input, lengths)
-                out, h, c, cache = lstm_sequence_forward(seq, h0[index], c0[index], *weights, lengths=lengths)
+                out, h, c, cache = lstm_sequence_forward(seq, h0[index], c0[index], *weights, lengths=lengths,
+                                                         keep_cache=self.training)
                 outputs.append(out if direction == 0 else reverse_padded(out, lengths))
                 caches.append(cache)
                 h_n.append(h)

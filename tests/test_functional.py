@@ -123,3 +123,7 @@ def test_reverse_padded_reverses_each_sequence_within_its_length():
     np.testing.assert_array_equal(r[:, 2], [8, 5, 2, 11])       # length 3: padding stays last
     np.testing.assert_array_equal(F.reverse_padded(F.reverse_padded(x, lengths), lengths), x)
     np.testing.assert_array_equal(F.reverse_padded(x), x[::-1])
+
+
+def test_sigmoid_of_a_zero_dimensional_array():
+    assert float(F.sigmoid(np.array(2.0))) == pytest.approx(1 / (1 + np.exp(-2.0)), rel=1e-15)

@@ -163,3 +163,16 @@ def test_float32_module_runs_in_float32_and_agrees_with_float64(rng):
     dx32, _ = lstm32.backward(np.ones_like(out32))
     assert dx32.dtype == np.float32 and rel_error(dx32, dx64) < 1e-5
     assert rel_error(lstm32.weight_hh_l1.grad, lstm64.weight_hh_l1.grad) < 1e-5
+
+
+def test_eval_forward_keeps_no_cache_and_gives_the_training_numbers(rng, monkeypatch):
+    """Eval mode runs the kernel without a cache (less memory); the numbers must not change."""
+    import numpylstm.functional as F
+    monkeypatch.setattr(F, "BLOCK_VALUES", 5 * 3 * 16)   # blocks of 5 steps: eval reuses one block's buffer
+    lstm = LSTM(3, 4, num_layers=2, bidirectional=True, proj_size=2, seed=0)
+    x, lengths = rng.standard_normal((13, 3, 3)), np.array([13, 7, 4])
+    out_train, (h_train, c_train) = lstm(x, lengths=lengths)
+    out_eval, (h_eval, c_eval) = lstm.eval()(x, lengths=lengths)
+    np.testing.assert_array_equal(out_eval, out_train)
+    np.testing.assert_array_equal(h_eval, h_train)
+    np.testing.assert_array_equal(c_eval, c_train)

@@ -759,7 +759,6 @@ def test_well_formed_loss_calls(shape, dtype, scale, seed, masked, data):
 
 
 # ============================================== 6. recurrent modules, models and kernels
-FUNCTIONAL = "needs fix in functional.py: "
 
 
 @pytest.mark.parametrize("build, flag", [
@@ -813,8 +812,6 @@ def sequence_forward(a, **changes):
     return functional.lstm_sequence_forward(**{**args, **changes})
 
 
-@pytest.mark.xfail(strict=True, reason=FUNCTIONAL + "check.kernel_shapes in lstm_step_forward and "
-                                                   "lstm_step_backward, as the sequence kernels do (see the report)")
 @pytest.mark.parametrize("call, fragments", [
     (lambda a: step_forward(a, h=a["h"][:1]), ["lstm_step_forward: h", "(3, 4)", "(1, 4)"]),
     (lambda a: step_forward(a, c=a["c"][0]), ["lstm_step_forward: c", "(3, 4)", "(4,)"]),
