@@ -59,7 +59,8 @@ GATE_HINTS = {
                 "da_o = do * o * (1 - o)"),
 }
 CELL_HINT = ("dc_t is wrong (the i, f and g blocks, which reach the loss through c_t, are all off while o is "
-             "right): c_t also flows through h_t = o*tanh(c_t), so dc_t = dc_next + dh_t * o * (1 - tanh(c_t)**2)")
+             "right): dc_t collects two paths, the gradient dc_next from the step after and the path through "
+             "h_t = o*tanh(c_t), so dc_t = dc_next + dh_t * o * (1 - tanh(c_t)**2); check that both terms are there")
 
 OUTPUT_HINTS = {
     "dx": "dx = da @ W_ih: (N, 4H) @ (4H, I)",
