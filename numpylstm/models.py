@@ -149,8 +149,10 @@ class SequenceRegressor(_LSTMBody):
         return y
 
     def backward(self, dy):
-        shapes = self._pop_cache()
+        # Peeked, and popped at the end: the head checks dy first, so a refused call can be retried.
+        shapes = self._peek_cache()
         d_features = self.head.backward(dy)
+        self._pop_cache()
         if self.head_on == "every":
             dx, _ = self.lstm.backward(d_features)
             return dx
@@ -213,8 +215,9 @@ class SequenceClassifier(_LSTMBody):
         return logits
 
     def backward(self, d_logits):
-        shapes = self._pop_cache()
+        shapes = self._peek_cache()   # popped once the head has accepted d_logits
         d_summary = self.head.backward(d_logits)
+        self._pop_cache()
         dx = self._summary_backward(d_summary, shapes)
         if self.embedding is not None:
             return self.embedding.backward(dx)  # None: token ids have no gradient
@@ -275,8 +278,10 @@ class CharLM(Module):
         return self.head(out), state
 
     def backward(self, d_logits, d_state=None):
-        self._pop_cache()
+        self._peek_cache()
+        self.lstm.check_d_state(d_state)   # before the head adds anything: a refused call changes nothing
         d_out = self.head.backward(d_logits)
+        self._pop_cache()
         d_embedded, d_state0 = self.lstm.backward(d_out, d_state)
         self.embedding.backward(d_embedded)
         return None, d_state0

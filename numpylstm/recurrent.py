@@ -404,7 +404,19 @@ class LSTM(Module):
 
     def _time_major_grads(self, d_out, d_state, cache):
         d_out = time_major_output_grad(d_out, cache.out_shape, cache.unbatched, self.batch_first, self.dtype)
-        N = d_out.shape[1]
+        return (d_out,) + self._state_grads(d_state, cache)
+
+    def check_d_state(self, d_state):
+        """Refuse a ``d_state`` that does not fit the newest forward, without using anything up.
+
+        Models that hold an LSTM call this before the backward of their other
+        layers, so a refused call leaves every gradient and cache as it was.
+        """
+        self._state_grads(d_state, self._peek_cache())
+
+    def _state_grads(self, d_state, cache):
+        """``d_state`` checked, as per-(layer, direction) lists of (N, P) and (N, H) arrays or Nones."""
+        N = 1 if cache.unbatched else cache.out_shape[0 if self.batch_first else 1]
         h_shape, c_shape = self._state_shapes(N, cache.unbatched)
         dh_n, dc_n = (None, None) if d_state is None else check.state_pair(d_state, "d_state")
         grads = []
@@ -414,4 +426,4 @@ class LSTM(Module):
                 check.shape_equal(grad, name, shape, "(the shape of the forward state)")
                 grad = grad[:, None] if cache.unbatched else grad
             grads.append([None] * len(cache.layers) if grad is None else list(grad))
-        return d_out, grads[0], grads[1]
+        return grads[0], grads[1]

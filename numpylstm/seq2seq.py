@@ -124,6 +124,7 @@ class Decoder(Module):
     def backward(self, dlogits, d_state=None):
         dlogits = check.float_array(dlogits, "dlogits", self.dtype)
         check.shape_equal(dlogits, "dlogits", self._peek_cache(), "(the shape of the logits)")
+        self.lstm.check_d_state(d_state)   # before the output layer adds anything
         self._pop_cache()
         d_hidden = self.out.backward(dlogits)
         d_embedded, d_state0 = self.lstm.backward(d_hidden, d_state)

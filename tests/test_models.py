@@ -348,3 +348,23 @@ def test_a_saved_model_is_rebuilt_from_its_stored_configuration(tmp_path, model)
     for (name, saved), (_, loaded) in zip(model.named_parameters(), rebuilt.named_parameters()):
         assert loaded.data.dtype == saved.data.dtype
         np.testing.assert_array_equal(loaded.data, saved.data, err_msg=name)
+
+
+def test_a_refused_model_backward_changes_nothing_and_can_be_retried(rng):
+    """A wrong gradient is refused before any layer adds into .grad or drops its cache."""
+    regressor = SequenceRegressor(2, 3, seed=0)
+    x = rng.standard_normal((4, 5, 2)) if regressor.lstm.batch_first else rng.standard_normal((5, 4, 2))
+    y = regressor(x)
+    with pytest.raises(ValueError, match="dy"):
+        regressor.backward(np.ones(y.shape[:-1] + (2,)))
+    regressor.backward(np.ones_like(y))          # the corrected call works
+    assert all(m._caches == [] for m in regressor.modules())
+
+    lm = CharLM(6, 3, 4, seed=0)
+    ids = rng.integers(0, 6, size=(5, 2))
+    logits, _ = lm(ids)
+    with pytest.raises(ValueError, match="dh_n"):
+        lm.backward(np.ones_like(logits), (np.ones((1, 2, 5)), None))
+    assert all(np.all(p.grad == 0) for p in lm.parameters())
+    lm.backward(np.ones_like(logits), (np.ones((1, 2, 4)), None))
+    assert all(m._caches == [] for m in lm.modules())
