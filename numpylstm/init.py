@@ -56,6 +56,12 @@ def _targets(param_or_module, function, select):
     raise TypeError(f"{function} takes a Parameter or a Module, got {type(param_or_module).__name__}")
 
 
+def _owner(module, name):
+    """The module (``module`` itself or a child) that holds the parameter called ``name``."""
+    owner_name = name.rsplit(".", 1)[0] if "." in name else ""
+    return dict(module.named_modules())[owner_name]
+
+
 # ------------------------------------------------------------ PyTorch's defaults
 def uniform_default_(module, seed=None):
     r"""Re-draw every parameter of ``module`` (and of its children) with PyTorch's default.
@@ -129,7 +135,9 @@ def xavier_uniform_(param_or_module, gain=1.0, seed=None):
     """
     gain = _gain(gain)
     rng = np.random.default_rng(check.seed(seed))
-    for name, param in _targets(param_or_module, "xavier_uniform_", lambda n, p: p.data.ndim >= 2):
+    # Weight matrices only: an embedding table is a lookup, not a linear map (and has a padding row).
+    is_matrix = lambda n, p: p.data.ndim >= 2 and not hasattr(_owner(param_or_module, n), "num_embeddings")  # noqa: E731
+    for name, param in _targets(param_or_module, "xavier_uniform_", is_matrix):
         fan_in, fan_out = _fans(param.shape, name)
         bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
         _write(param, rng.uniform(-bound, bound, param.shape))
@@ -156,13 +164,13 @@ def orthogonal_(param_or_module, gain=1.0, blocks=None, seed=None):
     Parameters
     ----------
     param_or_module : Parameter (2-D), or a Module
-        A Module means its recurrent weights: every ``weight_hh*`` parameter
-        (LSTM, LSTMCell), split into the 4 gate blocks i, f, g, o.
+        A Module means its recurrent weights: every ``weight_hh*`` parameter, split
+        into the 4 gate blocks i, f, g, o for an LSTM or LSTMCell, whole for an RNN.
     gain : float > 0
         Multiplies the result (W.T @ W = gain**2 I per block).
     blocks : int or None
-        Number of equal row blocks to make orthogonal separately. Default: 4 for
-        the ``weight_hh`` of a Module, 1 (the whole matrix) for a Parameter; pass
+        Number of equal row blocks to make orthogonal separately. Default: one per
+        gate (4 for an LSTM's ``weight_hh``, 1 for an RNN's), 1 for a Parameter; pass
         ``blocks=4`` for a bare LSTM ``weight_hh`` Parameter.
     seed : int or None
 
@@ -177,7 +185,8 @@ def orthogonal_(param_or_module, gain=1.0, blocks=None, seed=None):
     rng = np.random.default_rng(check.seed(seed))
     is_module = isinstance(param_or_module, Module)
     for name, param in _targets(param_or_module, "orthogonal_", lambda n, p: n.split(".")[-1].startswith("weight_hh")):
-        n_blocks = (4 if is_module else 1) if blocks is None else blocks
+        gates = len(getattr(_owner(param_or_module, name), "gate_names", ())) if is_module else 0
+        n_blocks = (gates or 1) if blocks is None else blocks   # 4 for an LSTM, 1 for an RNN
         if param.data.ndim != 2:
             raise ValueError(f"orthogonal_ needs a 2-D weight, got {name} of shape {tuple(param.shape)}")
         if isinstance(n_blocks, bool) or not isinstance(n_blocks, numbers.Integral) or n_blocks < 1 \

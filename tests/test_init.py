@@ -186,3 +186,20 @@ def test_forget_gate_bias_refuses_modules_without_lstm_biases():
         forget_gate_bias_(np.zeros(3))
     with pytest.raises(ValueError, match="value must be finite, got inf"):
         forget_gate_bias_(LSTM(2, 3), float("inf"))
+
+
+def test_orthogonal_makes_an_rnn_recurrent_matrix_orthogonal_whole():
+    from numpylstm import RNN
+    rnn = RNN(2, 6, seed=0)
+    orthogonal_(rnn, seed=1)
+    W = rnn.weight_hh_l0.data
+    np.testing.assert_allclose(W @ W.T, np.eye(6), atol=1e-12)
+
+
+def test_xavier_leaves_embedding_tables_alone():
+    from numpylstm import Embedding, Linear, Sequential
+    model = Sequential(Embedding(5, 3, padding_idx=0, seed=0), Linear(3, 2, seed=0))
+    table = model[0].weight.data.copy()
+    xavier_uniform_(model, seed=1)
+    np.testing.assert_array_equal(model[0].weight.data, table)
+    assert np.all(model[0].weight.data[0] == 0)
