@@ -35,11 +35,6 @@ def get_array_module(*arrays):
     return np
 
 
-def device_of(array):
-    """``"cuda"`` for a CuPy array, ``"cpu"`` for anything else."""
-    return "cuda" if get_array_module(array) is not np else "cpu"
-
-
 def to_numpy(array):
     """A NumPy array with the values of ``array`` (copied off the GPU if needed)."""
     if _cupy is not None and isinstance(array, _cupy.ndarray):

@@ -86,7 +86,7 @@ def build_parser():
 
 def _add_demo(commands):
     demo = commands.add_parser(
-        "demo", help="gradient check, then train on a noisy sine and plot (about half a minute)",
+        "demo", help="gradient check, then train on a noisy sine and plot (a few seconds)",
         description="The main demo: checks every gradient of a small LSTM against finite "
                     "differences, trains an LSTM to predict the next value of a noisy sine, "
                     "compares its test error with the naive last-value forecast, and writes "
@@ -267,7 +267,7 @@ TASK_HELP = {
     "sine": "predict the next value of a noisy sine from the last 25 (LSTM + Linear on the last step); "
             "metric: test MSE against the last-value forecast",
     "adding": "the adding problem, T=50: add the two marked numbers of a sequence (Hochreiter & "
-              "Schmidhuber 1997); metric: validation MSE (predicting 1.0 scores 0.167)",
+              "Schmidhuber 1997); metric: validation MSE (always predicting 1.0 scores 1/6 ≈ 0.167)",
     "reverse": "Seq2Seq encoder-decoder reverses sequences of 3-8 symbols out of 10; metric: share of "
                "sequences decoded exactly (greedy)",
     "classify": "tell which of 3 frequencies a noisy sine of 30 steps has (LSTM + MLP head); "

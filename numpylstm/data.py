@@ -38,7 +38,6 @@ TEXT_FOLDER = Path(__file__).resolve().parent / "data"
 
 # Special tokens of ``reversal_task``; the n_symbols ordinary symbols follow them.
 PAD, START, END = 0, 1, 2
-SPECIAL_TOKENS = {"PAD": PAD, "START": START, "END": END}
 FIRST_SYMBOL = 3
 
 

@@ -72,10 +72,8 @@ def module_config(module):
     if not isinstance(module, Module):
         raise TypeError(f"module must be a numpylstm Module, got {type(module).__name__}")
     custom = getattr(module, "config", None)
-    if callable(custom):
+    if callable(custom):  # the models in numpylstm.models report their arguments with config()
         args = dict(custom())
-    elif isinstance(custom, dict):  # the models in numpylstm.models keep their arguments in .config
-        args = dict(custom)
     else:
         args = _constructor_args(module)
     return {

@@ -213,8 +213,14 @@ class CosineDecay:
     """
 
     def __init__(self, optimizer, total_steps, final_fraction=0.05):
+        missing = [name for name in ("lr", "step", "zero_grad") if not hasattr(optimizer, name)]
+        if missing:
+            raise TypeError(f"optimizer must be an optimizer such as SGD or Adam (with lr, step() and "
+                            f"zero_grad()), got {type(optimizer).__name__} without {', '.join(missing)}")
         self.optimizer = optimizer
         self.total_steps = check.positive_int(total_steps, "total_steps")
+        if isinstance(final_fraction, bool) or not isinstance(final_fraction, numbers.Real):
+            raise TypeError(f"final_fraction must be a number in [0, 1], got {final_fraction!r}")
         if not 0.0 <= final_fraction <= 1.0:
             raise ValueError(f"final_fraction must be in [0, 1], got {final_fraction}")
         self.final_fraction = float(final_fraction)

@@ -292,7 +292,9 @@ def predict(model, inputs, batch_size=None):
     Returns
     -------
     The model's output for all samples: an array, or a tuple of arrays (nested as the
-    model returns them), the batches joined along axis 0. The model's train/eval
+    model returns them), the batches joined along axis 0. With more than one batch every
+    output must have the samples on axis 0; a recurrent state such as an LSTM's
+    ``(h_n, c_n)`` (samples on axis 1) is refused with a ValueError. The model's train/eval
     mode is restored afterwards; eval mode records no caches, so nothing piles up.
     """
     _check_model(model)
@@ -303,6 +305,9 @@ def predict(model, inputs, batch_size=None):
     model.eval()
     try:
         outputs = [model(*batch) for batch in minibatches(*inputs, batch_size=batch_size, shuffle=False)]
+        if len(outputs) > 1:
+            for batch, output in zip(minibatches(*inputs, batch_size=batch_size, shuffle=False), outputs):
+                _check_samples_first(output, len(batch[0]))
     finally:
         model.train(was_training)
     return _join(outputs)
@@ -316,6 +321,26 @@ def _join(outputs):
     if len(outputs) == 1:
         return first
     return get_array_module(first).concatenate(outputs, axis=0)
+
+
+def _check_samples_first(output, n_samples):
+    """Refuse a batch output with an array whose axis 0 is not the samples (e.g. an LSTM's (h_n, c_n))."""
+    for leaf in _leaves(output):
+        if leaf.shape[:1] != (n_samples,):
+            raise ValueError(
+                f"predict joins the model's outputs along axis 0, so every output must have the samples "
+                f"first; got an output of shape {tuple(leaf.shape)} for a batch of {n_samples} samples "
+                "(a recurrent state such as h_n has them on axis 1): pass batch_size=None, or predict "
+                "with a model that returns only its predictions"
+            )
+
+
+def _leaves(output):
+    if isinstance(output, (tuple, list)):
+        for item in output:
+            yield from _leaves(item)
+    else:
+        yield output
 
 
 # ----------------------------------------------------------------------- metrics

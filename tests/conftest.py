@@ -37,14 +37,17 @@ def _import_torch():
         if os.environ.get("NUMPYLSTM_REQUIRE_TORCH"):
             raise
         pytest.skip("torch is not installed: PyTorch cross-checks skipped (pip install numpylstm[torch])")
-    torch.set_default_dtype(torch.float64)
     return torch
 
 
 @pytest.fixture
 def torch():
-    """The torch module, or a skip where it is not installed (a failure in CI)."""
-    return _import_torch()
+    """The torch module in float64, or a skip where it is not installed (a failure in CI)."""
+    torch = _import_torch()
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield torch
+    torch.set_default_dtype(default)   # so no other test depends on the order tests ran in
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 from numpylstm.gradcheck import rel_error
 from numpylstm.layers import Linear
 from numpylstm.module import Parameter
-from numpylstm.optim import SGD, Adam, clip_grad_norm
+from numpylstm.optim import SGD, Adam, CosineDecay, clip_grad_norm
 
 STEPS = 10
 PARITY = 1e-12
@@ -187,3 +187,25 @@ def test_optimizers_on_device_match_the_cpu(device, xp, rng):
         finals[where] = to_numpy(linear.weight.data)
     assert not np.allclose(finals["cpu"], Linear(2, 3, seed=0).weight.data)   # the steps did move it
     np.testing.assert_allclose(finals[device], finals["cpu"], rtol=1e-12)
+
+
+@pytest.mark.parametrize("make, error, word", [
+    (lambda p: CosineDecay(object(), 10), TypeError, "optimizer"),
+    (lambda p: CosineDecay(SGD(p, lr=0.1), 0), ValueError, "total_steps"),
+    (lambda p: CosineDecay(SGD(p, lr=0.1), 10, final_fraction="a"), TypeError, "final_fraction"),
+    (lambda p: CosineDecay(SGD(p, lr=0.1), 10, final_fraction=1.5), ValueError, "final_fraction"),
+])
+def test_cosine_decay_names_bad_arguments(make, error, word):
+    with pytest.raises(error, match=word):
+        make([Parameter(np.zeros(2))])
+
+
+def test_cosine_decay_follows_the_half_cosine():
+    param = Parameter(np.zeros(1))
+    schedule = CosineDecay(SGD([param], lr=1.0), total_steps=4, final_fraction=0.0)
+    rates = []
+    for _ in range(5):
+        schedule.step()
+        rates.append(schedule.optimizer.lr)
+    np.testing.assert_allclose(rates, [1.0, (1 + np.cos(np.pi / 4)) / 2, 0.5, (1 + np.cos(3 * np.pi / 4)) / 2, 0.0],
+                               atol=1e-15)

@@ -303,3 +303,14 @@ def test_bad_arguments(call, error, words):
         call()
     for word in words:
         assert word in str(info.value), (word, str(info.value))
+
+
+def test_predict_refuses_to_join_outputs_that_do_not_have_the_samples_first(rng):
+    """An LSTM's (h_n, c_n) are (layers, N, H): joining them on axis 0 would be silently wrong."""
+    from numpylstm import LSTM
+    lstm = LSTM(2, 3, num_layers=2, batch_first=True, seed=0)
+    X = rng.standard_normal((10, 4, 2))
+    with pytest.raises(ValueError, match=r"samples first; got an output of shape \(2, 4, 3\) for a batch of 4"):
+        train.predict(lstm, X, batch_size=4)
+    out, (h_n, _) = train.predict(lstm, X)           # one batch: nothing to join
+    assert out.shape == (10, 4, 3) and h_n.shape == (2, 10, 3)
