@@ -107,9 +107,9 @@ class GradientReport:
         return [gate for gate, error in gates.items() if error > self.tolerance]
 
     def __getitem__(self, name):
-        for check in self.checks:
-            if check.name == name:
-                return check
+        for result in self.checks:
+            if result.name == name:
+                return result
         raise KeyError(f"no tensor named {name!r} in the report; tensors: {[c.name for c in self.checks]}")
 
     def __str__(self):

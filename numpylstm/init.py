@@ -36,14 +36,6 @@ def _write(param, values):
     param.data[...] = xp.asarray(values, dtype=param.data.dtype)
 
 
-def _gain(gain):
-    if isinstance(gain, bool) or not isinstance(gain, numbers.Real):
-        raise TypeError(f"gain must be a number, got {gain!r} ({type(gain).__name__})")
-    if not (math.isfinite(gain) and gain > 0):
-        raise ValueError(f"gain must be a finite number > 0, got {gain}")
-    return float(gain)
-
-
 def _targets(param_or_module, function, select):
     """``(name, Parameter)`` pairs to initialise: one Parameter, or a module's chosen parameters."""
     if isinstance(param_or_module, Parameter):
@@ -133,7 +125,7 @@ def xavier_uniform_(param_or_module, gain=1.0, seed=None):
     -------
     param_or_module
     """
-    gain = _gain(gain)
+    gain = check.positive_real(gain, "gain")
     rng = np.random.default_rng(check.seed(seed))
     # Weight matrices only: an embedding table is a lookup, not a linear map (and has a padding row).
     is_matrix = lambda n, p: p.data.ndim >= 2 and not hasattr(_owner(param_or_module, n), "num_embeddings")  # noqa: E731
@@ -181,7 +173,7 @@ def orthogonal_(param_or_module, gain=1.0, blocks=None, seed=None):
     -------
     param_or_module
     """
-    gain = _gain(gain)
+    gain = check.positive_real(gain, "gain")
     rng = np.random.default_rng(check.seed(seed))
     is_module = isinstance(param_or_module, Module)
     for name, param in _targets(param_or_module, "orthogonal_", lambda n, p: n.split(".")[-1].startswith("weight_hh")):

@@ -22,7 +22,6 @@ Every model follows ``numpylstm.module``: ``forward`` records a cache in
 training mode, ``backward`` pops it, adds into every ``Parameter.grad`` and
 returns the gradient with respect to the (float) input.
 """
-import numbers
 
 import numpy as np
 
@@ -321,7 +320,7 @@ class CharLM(Module):
         """
         prefix = self._check_prefix(prefix)
         length = check.positive_int(length, "length")
-        temperature = _positive_number(temperature, "temperature")
+        temperature = check.positive_real(temperature, "temperature")
         rng = np.random.default_rng(check.seed(seed))
         was_training = self.training
         self.eval()
@@ -357,10 +356,3 @@ def softmax(logits):
     z = np.exp(z - z.max(axis=-1, keepdims=True))
     return z / z.sum(axis=-1, keepdims=True)
 
-
-def _positive_number(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a positive number, got {value!r} ({type(value).__name__})")
-    if not value > 0 or not np.isfinite(value):
-        raise ValueError(f"{name} must be a positive finite number, got {value}")
-    return float(value)

@@ -165,6 +165,11 @@ class Adam(Optimizer):
             param.data -= step_size * (m / denominator)
 
 
+def global_norm(params):
+    """``sqrt(sum of ||g||**2)`` over the gradients of ``params``: what ``clip_grad_norm`` measures."""
+    return math.sqrt(sum(float((p.grad * p.grad).sum()) for p in params))
+
+
 def clip_grad_norm(params, max_norm):
     r"""Scale all gradients by one factor so that their global L2 norm is at most ``max_norm``.
 
@@ -185,11 +190,8 @@ def clip_grad_norm(params, max_norm):
         A non-finite norm (inf or nan gradients) is returned as is.
     """
     params = _parameter_list(params)
-    if isinstance(max_norm, bool) or not isinstance(max_norm, numbers.Real):
-        raise TypeError(f"max_norm must be a positive number, got {max_norm!r} ({type(max_norm).__name__})")
-    if not max_norm > 0:
-        raise ValueError(f"max_norm must be > 0, got {max_norm}")
-    total = math.sqrt(sum(float((p.grad * p.grad).sum()) for p in params))
+    max_norm = check.positive_real(max_norm, "max_norm")
+    total = global_norm(params)
     scale = max_norm / (total + 1e-6)
     if scale < 1.0:
         for param in params:

@@ -302,7 +302,7 @@ class LSTM(Module):
         T, N = x.shape[:2]
         lengths = self._check_lengths(lengths, T, N, unbatched)
         h0, c0 = self._initial_state(state, N, unbatched)
-        D, P = self.num_directions, self.output_size
+        D = self.num_directions
         layer_input, caches, masks, h_n, c_n = x, [], [], [], []
         for layer in range(self.num_layers):
             outputs = []

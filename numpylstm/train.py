@@ -22,7 +22,6 @@ checked to be finite, so a divergence stops at the step where it starts,
 naming the tensor, instead of silently filling the model with NaN.
 """
 import math
-import numbers
 import time
 from dataclasses import asdict, dataclass, field
 from typing import List, Optional
@@ -33,7 +32,7 @@ from . import _validate as check
 from .backend import get_array_module
 from .data import make_rng, minibatches
 from .losses import _keep_weights
-from .optim import clip_grad_norm
+from .optim import clip_grad_norm, global_norm
 
 
 class TrainingDiverged(FloatingPointError):
@@ -202,7 +201,7 @@ def _train_step(model, loss_fn, optimizer, inputs, targets, clip, nan_guard, whe
         for name, param in model.named_parameters():
             _check_finite(param.grad, f"the gradient of parameter {name!r}", where, "after backward")
     params = model.parameters()
-    norm = clip_grad_norm(params, clip) if clip else _global_norm(params)
+    norm = clip_grad_norm(params, clip) if clip else global_norm(params)
     optimizer.step()
     if nan_guard:
         for name, param in model.named_parameters():
@@ -216,11 +215,6 @@ def _call_loss(loss_fn, pred, targets):
         raise TypeError(f"loss_fn must return a pair (loss, dpred), got {type(result).__name__}")
     loss, dpred = result
     return float(loss), dpred
-
-
-def _global_norm(params):
-    """sqrt of the sum of squares of every gradient (what clip_grad_norm reports)."""
-    return math.sqrt(sum(float((p.grad * p.grad).sum()) for p in params))
 
 
 def _check_finite(array, what, where, when):
@@ -437,10 +431,4 @@ def _split_data(data, name):
 
 
 def _positive_or_none(value, name):
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a positive number or None, got {value!r} ({type(value).__name__})")
-    if not (value > 0 and math.isfinite(value)):
-        raise ValueError(f"{name} must be a positive finite number or None, got {value}")
-    return float(value)
+    return None if value is None else check.positive_real(value, name)

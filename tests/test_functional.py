@@ -4,7 +4,6 @@ import warnings
 import numpy as np
 import pytest
 from hypothesis import given
-from hypothesis import strategies as st
 
 from numpylstm import functional as F
 from numpylstm.gradcheck import numerical_gradient, rel_error

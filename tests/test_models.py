@@ -310,7 +310,7 @@ def test_bad_arguments_name_themselves():
         model.sample([], 3)
     with pytest.raises(TypeError, match="prefix must hold integer token ids, got dtype float64"):
         model.sample([1.0], 3)
-    with pytest.raises(ValueError, match="temperature must be a positive finite number, got 0"):
+    with pytest.raises(ValueError, match="temperature must be a finite number > 0, got 0"):
         model.sample([1], 3, temperature=0)
     with pytest.raises(ValueError, match="length must be a positive integer, got 0"):
         model.sample([1], 0)

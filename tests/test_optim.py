@@ -164,7 +164,7 @@ def test_optimizers_refuse_bad_parameter_lists():
     param = Parameter(np.zeros(2))
     with pytest.raises(ValueError, match="same Parameter more than once"):
         Adam([param, param])
-    with pytest.raises(ValueError, match="max_norm must be > 0, got 0"):
+    with pytest.raises(ValueError, match="max_norm must be a finite number > 0, got 0"):
         clip_grad_norm([param], 0)
     with pytest.raises(TypeError, match="max_norm must be a positive number"):
         clip_grad_norm([param], None)

@@ -27,7 +27,7 @@ from numpylstm import _validate as check
 from numpylstm import data, io, rnn, train
 from numpylstm.layers import Dropout, mlp
 from numpylstm.losses import cross_entropy, mse_loss
-from numpylstm.module import MissingForwardError, Parameter
+from numpylstm.module import MissingForwardError
 from numpylstm.optim import SGD
 from numpylstm.seq2seq import Decoder, Encoder
 from strategies import (REFUSED_DTYPES, array_of_dtype, float_dtypes, input_scales, lengths_for, lstm_configs,
