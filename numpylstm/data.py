@@ -43,21 +43,14 @@ FIRST_SYMBOL = 3
 
 # ------------------------------------------------------------------- argument checks
 def make_rng(seed, name="seed"):
-    """A ``numpy.random.Generator`` from ``seed``: None (fresh entropy), an int >= 0, or a Generator.
+    """A ``numpy.random.Generator`` from ``seed``: None (fresh entropy), an int >= 0, a SeedSequence or a Generator.
 
     Passing the same Generator to several calls continues its stream, which is
     how ``fit`` draws a new but reproducible shuffle every epoch.
     """
     if isinstance(seed, np.random.Generator):
         return seed
-    if seed is None:
-        return np.random.default_rng()
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"{name} must be None, a non-negative integer or a numpy Generator, "
-                        f"got {seed!r} ({type(seed).__name__})")
-    if seed < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {seed}")
-    return np.random.default_rng(int(seed))
+    return np.random.default_rng(check.seed(seed, name))
 
 
 def _real(value, name, low=None, high=None, low_open=False, high_open=False):

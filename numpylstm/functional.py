@@ -110,7 +110,7 @@ def lstm_step_forward(x, h, c, W_ih, W_hh, b_ih=None, b_hh=None):
     Parameters
     ----------
     x : (N, I) input at this step
-    h : (N, H) previous hidden state
+    h : (N, H) previous hidden state ((N, P) if the caller projects h between steps)
     c : (N, H) previous cell state
     W_ih : (4H, I) input weights, row blocks i, f, g, o
     W_hh : (4H, H) recurrent weights, row blocks i, f, g, o

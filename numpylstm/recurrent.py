@@ -164,8 +164,9 @@ class LSTMCell(Module):
         h, c = check.state_pair(state, "state")
         h = check.float_array(h, "h0 (state[0])", self.dtype)
         c = check.float_array(c, "c0 (state[1])", self.dtype)
-        check.shape_equal(h, "h0 (state[0])", shape, "(batch, hidden_size)")
-        check.shape_equal(c, "c0 (state[1])", shape, "(batch, hidden_size)")
+        layout = "(hidden_size,) for unbatched input" if unbatched else "(batch, hidden_size)"
+        check.shape_equal(h, "h0 (state[0])", shape, layout)
+        check.shape_equal(c, "c0 (state[1])", shape, layout)
         return (h[None], c[None]) if unbatched else (h, c)
 
     def backward(self, dh1, dc1=None):
@@ -345,8 +346,10 @@ class LSTM(Module):
             h0, c0 = check.state_pair(state, "state")
             h0 = check.float_array(h0, "h0 (state[0])", self.dtype)
             c0 = check.float_array(c0, "c0 (state[1])", self.dtype)
-            check.shape_equal(h0, "h0 (state[0])", h_shape, "(num_layers * num_directions, batch, proj_size or hidden_size)")
-            check.shape_equal(c0, "c0 (state[1])", c_shape, "(num_layers * num_directions, batch, hidden_size)")
+            batch = "" if unbatched else "batch, "
+            check.shape_equal(h0, "h0 (state[0])", h_shape,
+                              f"(num_layers * num_directions, {batch}proj_size or hidden_size)")
+            check.shape_equal(c0, "c0 (state[1])", c_shape, f"(num_layers * num_directions, {batch}hidden_size)")
         return (h0[:, None], c0[:, None]) if unbatched else (h0, c0)
 
     def _check_lengths(self, lengths, T, N, unbatched):

@@ -283,3 +283,11 @@ def test_bad_arguments_raise_naming_the_argument(call, error, words):
         call()
     for word in words:
         assert word in str(info.value), (word, str(info.value))
+
+
+def test_make_rng_takes_every_seed_the_modules_take():
+    a = data.make_rng(np.random.SeedSequence(5)).random(3)
+    b = data.make_rng(np.random.SeedSequence(5)).random(3)
+    np.testing.assert_array_equal(a, b)
+    with pytest.raises(TypeError, match="seed must be None"):
+        data.make_rng("x")

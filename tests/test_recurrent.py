@@ -176,3 +176,10 @@ def test_eval_forward_keeps_no_cache_and_gives_the_training_numbers(rng, monkeyp
     np.testing.assert_array_equal(out_eval, out_train)
     np.testing.assert_array_equal(h_eval, h_train)
     np.testing.assert_array_equal(c_eval, c_train)
+
+
+def test_unbatched_state_errors_describe_the_unbatched_layout():
+    with pytest.raises(ValueError, match=r"\(num_layers \* num_directions, hidden_size\)"):
+        LSTM(3, 4)(np.zeros((5, 3)), (np.zeros((1, 4)), np.zeros((1, 2, 4))))
+    with pytest.raises(ValueError, match=r"\(hidden_size,\) for unbatched input"):
+        LSTMCell(3, 4)(np.zeros(3), (np.zeros(5), np.zeros(4)))
