@@ -87,6 +87,13 @@ class LSTMStepCache(NamedTuple):
     W_hh: np.ndarray     # (4H, H)
 
 
+def _gate_rows(kernel, W_ih):
+    """4H, the rows of ``W_ih``: refused unless a multiple of 4 (one block per gate i, f, g, o)."""
+    if W_ih.shape[0] % 4:
+        raise ValueError(f"{kernel}: W_ih must have 4H rows (gates i, f, g, o), got {W_ih.shape[0]}")
+    return W_ih.shape[0]
+
+
 def _check_step_arguments(x, h, c, W_ih, W_hh, b_ih, b_hh):
     """Shapes only (free: no copies, no reading of values), once per call.
 
@@ -96,9 +103,7 @@ def _check_step_arguments(x, h, c, W_ih, W_hh, b_ih, b_hh):
     kernel = "lstm_step_forward"
     check.kernel_shapes(kernel, ("x", x, ("N", "I")), ("W_hh", W_hh, ("4H", "P")))
     check.kernel_shapes(kernel, ("W_ih", W_ih, ("4H", x.shape[1])))
-    if W_ih.shape[0] % 4:
-        raise ValueError(f"{kernel}: W_ih must have 4H rows (gates i, f, g, o), got {W_ih.shape[0]}")
-    N, H4, P = x.shape[0], W_ih.shape[0], W_hh.shape[1]
+    N, H4, P = x.shape[0], _gate_rows(kernel, W_ih), W_hh.shape[1]
     check.bias_pair(kernel, b_ih, b_hh)
     check.kernel_shapes(kernel, ("h", h, (N, P)), ("c", c, (N, H4 // 4)), ("W_hh", W_hh, (H4, P)),
                         ("b_ih", b_ih, (H4,)), ("b_hh", b_hh, (H4,)))
@@ -398,10 +403,8 @@ def _check_sequence_arguments(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths):
     """Shapes only (free: no copies, no reading of values), once per call."""
     kernel = "lstm_sequence_forward"
     check.kernel_shapes(kernel, ("x", x, ("T", "N", "I")), ("W_ih", W_ih, ("4H", x.shape[-1])))
-    if W_ih.shape[0] % 4:
-        raise ValueError(f"{kernel}: W_ih must have 4H rows (gates i, f, g, o), got {W_ih.shape[0]}")
     T, N, _ = x.shape
-    H4 = W_ih.shape[0]
+    H4 = _gate_rows(kernel, W_ih)
     check.kernel_shapes(kernel, ("W_hr", W_hr, ("P", H4 // 4)))
     P = H4 // 4 if W_hr is None else W_hr.shape[0]
     check.bias_pair(kernel, b_ih, b_hh)

@@ -28,6 +28,7 @@ import numpy as np
 from . import _validate as check
 from .backend import get_array_module, to_numpy
 from .layers import Embedding, Linear, mlp, spawn_seeds
+from .losses import log_softmax
 from .module import Module
 from .recurrent import LSTM
 
@@ -351,8 +352,6 @@ class CharLM(Module):
 
 
 def softmax(logits):
-    """Probabilities over the last axis, computed stably (the largest logit is subtracted first)."""
-    z = np.asarray(logits, dtype=np.float64)
-    z = np.exp(z - z.max(axis=-1, keepdims=True))
-    return z / z.sum(axis=-1, keepdims=True)
+    """Probabilities over the last axis, computed stably (as ``exp(log_softmax(logits))``)."""
+    return np.exp(log_softmax(np.asarray(logits, dtype=np.float64)))
 
