@@ -94,6 +94,14 @@ def time_major_input(x, input_size, batch_first, dtype):
     return (x.transpose(1, 0, 2) if batch_first else x), False
 
 
+def user_layout(out, states, unbatched, batch_first):
+    """The inverse of ``time_major_input``: ``out`` (T, N, F) and ``states`` (each (L, N, ...))
+    in the caller's layout (batch first, or without the N axis for unbatched input)."""
+    if unbatched:
+        return out[:, 0], tuple(state[:, 0] for state in states)
+    return (out.transpose(1, 0, 2) if batch_first else out), tuple(states)
+
+
 def time_major_output_grad(d_out, out_shape, unbatched, batch_first, dtype):
     """``d_out`` checked against the shape the forward returned, as (T, N, features)."""
     d_out = check.float_array(d_out, "d_out", dtype)
@@ -281,7 +289,8 @@ class LSTM(Module):
                     setattr(self, f"bias_ih_{name}", uniform_parameter(self._rng, bound, (H4,), dtype))
                     setattr(self, f"bias_hh_{name}", uniform_parameter(self._rng, bound, (H4,), dtype))
                 if self.proj_size:
-                    setattr(self, f"weight_hr_{name}", uniform_parameter(self._rng, bound, (P, self.hidden_size), dtype))
+                    setattr(self, f"weight_hr_{name}",
+                            uniform_parameter(self._rng, bound, (P, self.hidden_size), dtype))
 
     def _layer_parameters(self, layer, direction):
         """``(weight_ih, weight_hh, bias_ih, bias_hh, weight_hr)`` Parameters, None where absent."""
@@ -322,7 +331,7 @@ class LSTM(Module):
                 masks.append(self._dropout_mask(layer_input))
                 layer_input = layer_input * masks[-1]
         xp = get_array_module(x)
-        out, h_n, c_n = self._user_layout(layer_input, xp.stack(h_n), xp.stack(c_n), unbatched)
+        out, (h_n, c_n) = user_layout(layer_input, (xp.stack(h_n), xp.stack(c_n)), unbatched, self.batch_first)
         self._push_cache(LSTMForwardCache(caches, masks, lengths, unbatched, out.shape))
         return out, (h_n, c_n)
 
@@ -369,14 +378,6 @@ class LSTM(Module):
             )
         return get_array_module(self.weight_ih_l0.data).asarray(lengths.astype(np.int64))
 
-    def _user_layout(self, out, h_n, c_n, unbatched):
-        """Time-major (T, N, ...) results in the caller's layout."""
-        if unbatched:
-            return out[:, 0], h_n[:, 0], c_n[:, 0]
-        if self.batch_first:
-            out = out.transpose(1, 0, 2)
-        return out, h_n, c_n
-
     # ---------------------------------------------------------------- backward
     def backward(self, d_out, d_state=None):
         # Popped once the gradients pass, so that a refused call can be corrected and retried.
@@ -402,8 +403,7 @@ class LSTM(Module):
                         param.grad += grad
             d_layer_out = dx
         xp = get_array_module(d_out)
-        dx, dh0, dc0 = self._user_layout(d_layer_out, xp.stack(dh0), xp.stack(dc0), cache.unbatched)
-        return dx, (dh0, dc0)
+        return user_layout(d_layer_out, (xp.stack(dh0), xp.stack(dc0)), cache.unbatched, self.batch_first)
 
     def _time_major_grads(self, d_out, d_state, cache):
         d_out = time_major_output_grad(d_out, cache.out_shape, cache.unbatched, self.batch_first, self.dtype)

@@ -39,7 +39,7 @@ import numpy as np
 from . import _validate as check
 from .backend import get_array_module
 from .module import Module
-from .recurrent import LSTM, cell_input, time_major_input, time_major_output_grad, uniform_parameter
+from .recurrent import LSTM, cell_input, time_major_input, time_major_output_grad, uniform_parameter, user_layout
 
 NONLINEARITIES = ("tanh", "relu")
 
@@ -394,7 +394,7 @@ class RNN(Module):
                                                          nonlinearity=self.nonlinearity)
             caches.append(cache)
             h_n.append(h)
-        out, h_n = self._user_layout(layer_input, get_array_module(x).stack(h_n), unbatched)
+        out, (h_n,) = user_layout(layer_input, (get_array_module(x).stack(h_n),), unbatched, self.batch_first)
         self._push_cache(RNNForwardCache(caches, unbatched, out.shape))
         return out, h_n
 
@@ -410,14 +410,6 @@ class RNN(Module):
         check.shape_equal(h0, "h0", shape, "(num_layers, batch, hidden_size), or (num_layers, hidden_size) unbatched")
         return h0[:, None] if unbatched else h0
 
-    def _user_layout(self, out, h_n, unbatched):
-        """Time-major (T, N, ...) results in the caller's layout."""
-        if unbatched:
-            return out[:, 0], h_n[:, 0]
-        if self.batch_first:
-            out = out.transpose(1, 0, 2)
-        return out, h_n
-
     # ---------------------------------------------------------------- backward
     def backward(self, d_out, dh_n=None):
         # Popped once the gradients pass, so that a refused call can be corrected and retried.
@@ -430,7 +422,9 @@ class RNN(Module):
             for param, grad in zip(self._layer_parameters(layer), grads):
                 if param is not None:
                     param.grad += grad
-        return self._user_layout(d_layer_out, get_array_module(d_out).stack(dh0), cache.unbatched)
+        dx, (dh0,) = user_layout(d_layer_out, (get_array_module(d_out).stack(dh0),), cache.unbatched,
+                                 self.batch_first)
+        return dx, dh0
 
     def _time_major_grads(self, d_out, dh_n, cache):
         d_out = time_major_output_grad(d_out, cache.out_shape, cache.unbatched, self.batch_first, self.dtype)
