@@ -68,10 +68,7 @@ def cross_entropy(logits, target, mask=None):
     dlogits : array of the shape and dtype of ``logits``
         ``(softmax(logits) - onehot(target)) * mask / n_kept``, zero at masked positions.
     """
-    logits = check.float_array(logits, "logits", None)
-    if logits.ndim == 0:
-        raise ValueError("logits must be an array (..., C) with classes on the last axis, got a scalar")
-    check.non_empty(logits, "logits")
+    logits = _checked_logits(logits)
     xp = get_array_module(logits)
     num_classes = logits.shape[-1]
     keep = _keep_weights(mask, logits.shape[:-1], logits.dtype, xp)
@@ -96,6 +93,15 @@ def log_softmax(logits):
     xp = get_array_module(logits)
     shifted = logits - logits.max(axis=-1, keepdims=True)
     return shifted - xp.log(xp.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def _checked_logits(logits):
+    """``logits`` as a float array (..., C) with at least one entry (shared with ``train.accuracy``)."""
+    logits = check.float_array(logits, "logits", None)
+    if logits.ndim == 0:
+        raise ValueError("logits must be an array (..., C) with classes on the last axis, got a scalar")
+    check.non_empty(logits, "logits")
+    return logits
 
 
 def _keep_weights(mask, shape, dtype, xp):

@@ -31,7 +31,7 @@ import numpy as np
 from . import _validate as check
 from .backend import get_array_module
 from .data import make_rng, minibatches
-from .losses import _keep_weights
+from .losses import _checked_logits, _keep_weights
 from .optim import clip_grad_norm, global_norm
 
 
@@ -351,10 +351,7 @@ def accuracy(logits, target, mask=None):
     -------
     float in [0, 1]
     """
-    logits = check.float_array(logits, "logits", None)
-    if logits.ndim == 0:
-        raise ValueError("logits must be an array (..., C) with classes on the last axis, got a scalar")
-    check.non_empty(logits, "logits")
+    logits = _checked_logits(logits)
     xp = get_array_module(logits)
     if not hasattr(target, "dtype"):
         target = np.asarray(target)
