@@ -27,6 +27,19 @@ def uniform_parameter(rng, bound, shape, dtype):
     return Parameter(rng.uniform(-bound, bound, size=shape).astype(dtype))
 
 
+def add_cell_parameters(cell, rows, dtype, seed):
+    """``weight_ih`` (rows, I), ``weight_hh`` (rows, H) and, with ``cell.bias``, ``bias_ih`` and
+    ``bias_hh`` (rows,) on ``cell``, from U(-1/sqrt(H), 1/sqrt(H)) seeded by ``seed``, in that order
+    (rows = 4H for an LSTM cell, H for an RNN cell)."""
+    rng = np.random.default_rng(check.seed(seed))
+    bound = 1.0 / math.sqrt(cell.hidden_size)
+    cell.weight_ih = uniform_parameter(rng, bound, (rows, cell.input_size), dtype)
+    cell.weight_hh = uniform_parameter(rng, bound, (rows, cell.hidden_size), dtype)
+    if cell.bias:
+        cell.bias_ih = uniform_parameter(rng, bound, (rows,), dtype)
+        cell.bias_hh = uniform_parameter(rng, bound, (rows,), dtype)
+
+
 def detach_state(state):
     """Copies of ``(h, c)`` to start the next chunk of a long sequence from.
 
@@ -142,15 +155,7 @@ class LSTMCell(Module):
         self.input_size = check.positive_int(input_size, "input_size")
         self.hidden_size = check.positive_int(hidden_size, "hidden_size")
         self.bias = check.boolean(bias, "bias")
-        dtype = check.float_dtype(dtype)
-        rng = np.random.default_rng(check.seed(seed))
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        H4 = 4 * self.hidden_size
-        self.weight_ih = uniform_parameter(rng, bound, (H4, self.input_size), dtype)
-        self.weight_hh = uniform_parameter(rng, bound, (H4, self.hidden_size), dtype)
-        if self.bias:
-            self.bias_ih = uniform_parameter(rng, bound, (H4,), dtype)
-            self.bias_hh = uniform_parameter(rng, bound, (H4,), dtype)
+        add_cell_parameters(self, 4 * self.hidden_size, check.float_dtype(dtype), seed)
 
     def extra_repr(self):
         return f"{self.input_size}, {self.hidden_size}, bias={self.bias}"

@@ -39,7 +39,7 @@ import numpy as np
 from . import _validate as check
 from .backend import get_array_module
 from .module import Module
-from .recurrent import LSTM, cell_input, time_major_input, time_major_output_grad, uniform_parameter, user_layout
+from .recurrent import LSTM, add_cell_parameters, cell_input, time_major_input, time_major_output_grad, uniform_parameter, user_layout
 
 NONLINEARITIES = ("tanh", "relu")
 
@@ -259,15 +259,7 @@ class RNNCell(Module):
         self.hidden_size = check.positive_int(hidden_size, "hidden_size")
         self.bias = check.boolean(bias, "bias")
         self.nonlinearity = check_nonlinearity(nonlinearity)
-        dtype = check.float_dtype(dtype)
-        rng = np.random.default_rng(check.seed(seed))
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        H, I = self.hidden_size, self.input_size
-        self.weight_ih = uniform_parameter(rng, bound, (H, I), dtype)
-        self.weight_hh = uniform_parameter(rng, bound, (H, H), dtype)
-        if self.bias:
-            self.bias_ih = uniform_parameter(rng, bound, (H,), dtype)
-            self.bias_hh = uniform_parameter(rng, bound, (H,), dtype)
+        add_cell_parameters(self, self.hidden_size, check.float_dtype(dtype), seed)
 
     def extra_repr(self):
         text = f"{self.input_size}, {self.hidden_size}"
