@@ -298,10 +298,11 @@ def predict(model, inputs, batch_size=None):
     was_training = model.training
     model.eval()
     try:
-        outputs = [model(*batch) for batch in minibatches(*inputs, batch_size=batch_size, shuffle=False)]
-        if len(outputs) > 1:
-            for batch, output in zip(minibatches(*inputs, batch_size=batch_size, shuffle=False), outputs):
-                _check_samples_first(output, len(batch[0]))
+        outputs = []
+        for batch in minibatches(*inputs, batch_size=batch_size, shuffle=False):
+            outputs.append(model(*batch))
+            if batch_size < n:   # more than one batch: the outputs will be joined along axis 0
+                _check_samples_first(outputs[-1], len(batch[0]))
     finally:
         model.train(was_training)
     return _join(outputs)
