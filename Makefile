@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: demo test notebooks bench bench-quick gradcheck clean
+.PHONY: demo test notebooks bench bench-quick bench-gpu gradcheck clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ bench: $(VENV)/.installed
 
 bench-quick: $(VENV)/.installed
 	$(PY) benchmarks/bench_lstm.py --quick
+
+# Needs CuPy for your CUDA version (pip install cupy-cuda12x, say) and a GPU.
+bench-gpu: $(VENV)/.installed
+	$(PY) benchmarks/bench_gpu.py
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .hypothesis *.egg-info

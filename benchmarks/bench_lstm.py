@@ -36,6 +36,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from numpylstm import LSTM  # noqa: E402
+from numpylstm.backend import to_numpy  # noqa: E402
 from numpylstm.functional import lstm_sequence_forward, lstm_step_backward, lstm_step_forward  # noqa: E402
 
 try:
@@ -144,8 +145,8 @@ def describe_machine(threads):
 
 
 # ------------------------------------------------------------------ candidates
-def numpylstm_candidates(x, d_out, dtype):
-    lstm = LSTM(x.shape[2], d_out.shape[2], dtype=dtype, seed=0)
+def numpylstm_candidates(x, d_out, dtype, device="cpu"):
+    lstm = LSTM(x.shape[2], d_out.shape[2], dtype=dtype, seed=0).to(device)
 
     def train_step():
         lstm.train()
@@ -185,13 +186,20 @@ def per_step_candidates(lstm, x, d_out):
     return train_step, forward
 
 
-def torch_candidates(lstm, x, d_out):
-    module = torch.nn.LSTM(x.shape[2], d_out.shape[2], dtype=getattr(torch, x.dtype.name))
+def torch_module(lstm, device="cpu"):
+    """``torch.nn.LSTM`` on ``device`` with the weights of ``lstm`` (a numpylstm LSTM)."""
+    dtype = getattr(torch, np.dtype(lstm.dtype).name)
+    module = torch.nn.LSTM(lstm.input_size, lstm.hidden_size, dtype=dtype, device=device)
     with torch.no_grad():
         for name, param in module.named_parameters():
-            param.copy_(torch.from_numpy(getattr(lstm, name).data))
-    x_t = torch.from_numpy(x).requires_grad_(True)
-    d_out_t = torch.from_numpy(d_out)
+            param.copy_(torch.as_tensor(to_numpy(getattr(lstm, name).data), device=device))
+    return module
+
+
+def torch_candidates(module, x, d_out, device="cpu"):
+    """A training step (dx included) and an inference forward of ``module`` on ``device``."""
+    x_t = torch.as_tensor(to_numpy(x), device=device).requires_grad_(True)
+    d_out_t = torch.as_tensor(to_numpy(d_out), device=device)
 
     def train_step():
         module.train()
@@ -266,7 +274,7 @@ def benchmark_case(shape_name, dtype, repeats, pause):
                   "per-step train": step_train, "per-step forward": step_forward,
                   "GEMM products": floor}
     if torch is not None:
-        candidates["torch train"], candidates["torch forward"] = torch_candidates(lstm, x, d_out)
+        candidates["torch train"], candidates["torch forward"] = torch_candidates(torch_module(lstm), x, d_out)
     times = time_interleaved(candidates, repeats, pause)
     # the floors: 3x the forward's products for a training step, 1x for a forward
     times["GEMM floor train"] = [3 * t for t in times["GEMM products"]]

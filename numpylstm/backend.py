@@ -6,6 +6,8 @@ NumPy arrays (CPU) and CuPy arrays (GPU). CuPy is optional: without it,
 ``get_array_module`` always answers ``numpy`` and only the ``"cpu"`` device
 exists.
 """
+import functools
+
 import numpy as np
 
 try:  # pragma: no cover - depends on the machine
@@ -54,3 +56,15 @@ def to_device(array, device):
             "`pip install numpylstm[cupy]` (no usable CuPy was found)"
         )
     return _cupy.asarray(array)
+
+
+@functools.lru_cache(maxsize=None)
+def elementwise_kernel(name, in_params, out_params, operation):
+    """A compiled ``cupy.ElementwiseKernel`` (built on first use, then cached).
+
+    Only the GPU path of the sequence kernels asks for one: there, fusing a
+    step's element-wise work into one launch saves more than the arithmetic costs.
+    """
+    if _cupy is None:
+        raise RuntimeError(f"elementwise_kernel({name!r}) needs CuPy and a GPU")
+    return _cupy.ElementwiseKernel(in_params, out_params, operation, name)

@@ -46,7 +46,7 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from . import _validate as check
-from .backend import get_array_module
+from .backend import elementwise_kernel, get_array_module
 
 GATES = ("i", "f", "g", "o")  # PyTorch's order of the four row blocks of W_ih, W_hh, b_ih, b_hh
 
@@ -198,7 +198,12 @@ def lstm_step_backward(dh_next, dc_next, cache):
 # 3. Large products. The weight gradients and dx are single products over all steps.
 # 4. No allocation in the loops: buffers are allocated once per call, and every operation
 #    is an ``xp`` ufunc or product with ``out=`` (so CuPy runs the same code).
-BLOCK_VALUES = 2 ** 17  # 1 MB of float64
+# 5. On the GPU a kernel launch costs more than the arithmetic of a step, so each step's
+#    element-wise lines run as one CUDA kernel with the same equations
+#    (``_CUDA_STEP_KERNELS``), and the blocks are larger (GPU_BLOCK_VALUES): there they
+#    only bound the size of the buffers.
+BLOCK_VALUES = 2 ** 17      # 1 MB of float64
+GPU_BLOCK_VALUES = 2 ** 23  # 64 MB of float64
 
 
 class LSTMSequenceCache(NamedTuple):
@@ -348,13 +353,13 @@ def lstm_sequence_forward(x, h0, c0, W_ih, W_hh, b_ih=None, b_hh=None, W_hr=None
     H = H4 // 4
     W_ih_z, W_hh_z, bias_z, k = _gate_scaled_weights(W_ih, W_hh, b_ih, b_hh)
     W_ih_zT, W_hh_zT = W_ih_z.T, W_hh_z.T
-    block = _block_steps(T, N, H4)
+    block = _block_steps(T, N, H4, xp)
     # The gates of every step are kept for backward; inference needs one block's only.
     gates = xp.empty((T if keep_cache else block, N, H4), dtype=x.dtype)
     cells = xp.empty((T if keep_cache else 2, N, H), dtype=x.dtype)
     out = xp.empty((T, N, P), dtype=x.dtype)
     recurrent = xp.empty((N, H4), dtype=x.dtype)
-    scratch = xp.empty((N, H), dtype=x.dtype)
+    scratch = None if W_hr is None else xp.empty((N, H), dtype=x.dtype)
     valid = lengths_to_valid(lengths, T)
     invalid = None if valid is None else ~valid
     h = h0 if valid is None else h0.copy()  # with lengths, h is a buffer updated in place
@@ -369,17 +374,12 @@ def lstm_sequence_forward(x, h0, c0, W_ih, W_hh, b_ih=None, b_hh=None, W_hr=None
         if bias_z is not None:
             z_block += bias_z
         for t in range(start, stop):
-            z = z_block[t - start]
-            z += xp.matmul(h, W_hh_zT, out=recurrent)
-            i, f, g, o = split_gates(exp_activation(z, k, limit))  # gates at step t
             c_t = cells[t if keep_cache else t % 2]
-            xp.multiply(f, c, out=c_t)                         # c' = f * c ...
-            c_t += xp.multiply(i, g, out=scratch)              #      ... + i * g
-            tanh_c = _tanh_into(c_t, scratch, limit)
-            if W_hr is None:
-                xp.multiply(o, tanh_c, out=out[t])             # h' = o * tanh(c')
-            else:
-                xp.matmul(xp.multiply(o, tanh_c, out=scratch), W_hr.T, out=out[t])
+            o_tanh_c = out[t] if W_hr is None else scratch  # h' = o * tanh(c'), or projected
+            _step_pointwise(z_block[t - start], xp.matmul(h, W_hh_zT, out=recurrent),
+                            c, c_t, o_tanh_c, k, limit)
+            if W_hr is not None:
+                xp.matmul(o_tanh_c, W_hr.T, out=out[t])
             if valid is None:
                 h, c = out[t], c_t
             else:  # finished sequences keep their state and output zero
@@ -394,9 +394,34 @@ def lstm_sequence_forward(x, h0, c0, W_ih, W_hh, b_ih=None, b_hh=None, W_hr=None
     return out, h.copy(), c.copy(), cache
 
 
-def _block_steps(T, N, H4):
-    """Steps per block: about ``BLOCK_VALUES`` gate values, at least 1 step, at most T."""
-    return min(T, max(1, BLOCK_VALUES // (N * H4)))
+def _block_steps(T, N, H4, xp):
+    """Steps per block: about ``BLOCK_VALUES`` gate values (GPU: ``GPU_BLOCK_VALUES``), 1 to T."""
+    values = BLOCK_VALUES if xp is np else GPU_BLOCK_VALUES
+    return min(T, max(1, values // (N * H4)))
+
+
+def _step_pointwise(z, recurrent, c_prev, c_next, o_tanh_c, k, limit):
+    """The element-wise part of one forward step, written into the buffers given.
+
+    ``z`` (N, 4H) holds the input projection (g rows doubled, see above) and
+    receives the activated gates; ``recurrent`` (N, 4H) is h @ W_hh_z^T::
+
+        i, f, g, o = 1 - k / (1 + exp(z + recurrent))     (the four gates in one pass)
+        c_next     = f * c_prev + i * g
+        o_tanh_c   = o * tanh(c_next)
+
+    On the GPU this is one CUDA kernel (``_CUDA_STEP_KERNELS``, the same
+    equations) instead of about ten launches, which cost more than the arithmetic.
+    """
+    xp = get_array_module(z)
+    if xp is not np:
+        H = c_next.shape[-1]
+        return _cuda_kernel("step_forward")(recurrent, c_prev, H, z.dtype.type(limit), z, c_next, o_tanh_c)
+    z += recurrent
+    i, f, g, o = split_gates(exp_activation(z, k, limit))
+    xp.multiply(f, c_prev, out=c_next)
+    c_next += xp.multiply(i, g, out=o_tanh_c)  # o_tanh_c as scratch first
+    xp.multiply(o, _tanh_into(c_next, o_tanh_c, limit), out=o_tanh_c)
 
 
 def _check_sequence_arguments(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths):
@@ -449,8 +474,7 @@ def lstm_sequence_backward(d_out, dh_n, dc_n, cache):
     dh = _state_grad(dh_n, (N, P), gates)     # dL/dh arriving through the recurrence
     dc = _state_grad(dc_n, (N, H), gates)     # dL/dc, from the step after
     d_gates = gates                           # dL/da is written over the gates, block by block
-    d_gates_by_gate = d_gates.reshape(T, N, 4, H)
-    block = _block_steps(T, N, H4)
+    block = _block_steps(T, N, H4, xp)
     local = _LocalDerivatives(block, N, H, gates.dtype, xp)
     r = None if W_hr is None else xp.empty((T, N, H), dtype=x.dtype)  # o * tanh(c), for dW_hr
     dh_steps = xp.empty((T if W_hr is not None else 1, N, P), dtype=x.dtype)  # dL/dh_t
@@ -465,16 +489,67 @@ def lstm_sequence_backward(d_out, dh_n, dc_n, cache):
             k = t - start                                        # step t in the block
             dh_t = xp.add(dh, d_out[t], out=dh_steps[t if W_hr is not None else 0])
             dr_t = dh_t if W_hr is None else xp.matmul(dh_t, W_hr, out=dr)
-            dc += xp.multiply(dr_t, local.cell_factor[k], out=scratch)  # + dr * o * (1 - tanh(c)^2)
-            xp.multiply(local.by_gate[k, :, :3], dc[:, None, :], out=d_gates_by_gate[t, :, :3])  # da_i, f, g
-            xp.multiply(local.by_gate[k, :, 3], dr_t, out=d_gates_by_gate[t, :, 3])             # da_o
-            dc *= local.forget[k]                                # dc_prev = dc * f
+            _step_pointwise_backward(dr_t, dc, local, k, d_gates[t], scratch)
             xp.matmul(d_gates[t], W_hh, out=dh)                  # dh_prev = da @ W_hh
             if valid is not None:  # finished sequences pass dh straight through
                 xp.copyto(dh, dh_t, where=invalid[t])
     grads = _weight_gradients(x, h0, out, d_gates, has_bias, dh_steps if W_hr is not None else None, r)
     dx = xp.matmul(d_gates.reshape(T * N, H4), W_ih).reshape(x.shape)
     return dx, dh, dc, grads
+
+
+def _step_pointwise_backward(dr, dc, local, k, d_gates, scratch):
+    """The element-wise part of one backward step, with the factors of step k of ``local``.
+
+    ``dr`` (N, H) is dL/d(o * tanh(c)) at this step; ``dc`` (N, H) arrives from
+    the step after and leaves as dL/dc_prev; ``d_gates`` (N, 4H) receives dL/da::
+
+        dc        += dr * o (1 - tanh(c)^2)
+        da_i, da_f, da_g = local.gates[k] * dc,  da_o = local.gates[k] * dr
+        dc        *= f
+
+    One CUDA kernel on the GPU (``_CUDA_STEP_KERNELS``), as for the forward step.
+    """
+    xp = get_array_module(dc)
+    if xp is not np:
+        H = dc.shape[-1]
+        return _cuda_kernel("step_backward")(dr, local.cell_factor[k], local.forget[k], local.gates[k],
+                                             H, dc, d_gates)
+    dc += xp.multiply(dr, local.cell_factor[k], out=scratch)
+    d_gates_by_gate = d_gates.reshape(-1, 4, dc.shape[-1])
+    xp.multiply(local.by_gate[k, :, :3], dc[:, None, :], out=d_gates_by_gate[:, :3])
+    xp.multiply(local.by_gate[k, :, 3], dr, out=d_gates_by_gate[:, 3])
+    dc *= local.forget[k]
+
+
+# The two step functions above as CUDA kernels: one thread per (n, j) of the (N, H) state,
+# reading and writing that unit's four gates at columns j, H + j, 2H + j and 3H + j of row n.
+# Raw arrays are C-contiguous (N, 4H) rows; T is float or double, as the arrays are.
+_CUDA_STEP_KERNELS = {
+    "step_forward": ("raw T recurrent, T c_prev, int64 H, T limit", "raw T z, T c_next, T o_tanh_c", """
+    const long long n = i / H, at = n * 4 * H + (i - n * H);
+    T gate[4];
+    for (int q = 0; q < 4; ++q) {            // k = 2 for g (its rows were doubled), else 1
+        const T a = min(max(z[at + q * H] + recurrent[at + q * H], -limit), limit);
+        gate[q] = 1 - (q == 2 ? 2 : 1) / (1 + exp(a));
+        z[at + q * H] = gate[q];
+    }
+    c_next = gate[1] * c_prev + gate[0] * gate[2];
+    o_tanh_c = gate[3] * tanh(c_next);
+"""),
+    "step_backward": ("T dr, T cell_factor, T forget, raw T factors, int64 H", "T dc, raw T d_gates", """
+    const long long n = i / H, at = n * 4 * H + (i - n * H);
+    const T dc_t = dc + dr * cell_factor;
+    for (int q = 0; q < 3; ++q)
+        d_gates[at + q * H] = factors[at + q * H] * dc_t;
+    d_gates[at + 3 * H] = factors[at + 3 * H] * dr;
+    dc = dc_t * forget;
+""")}
+
+
+def _cuda_kernel(name):
+    """The CuPy kernel ``_CUDA_STEP_KERNELS[name]`` (compiled once, then cached by the backend)."""
+    return elementwise_kernel(f"numpylstm_{name}", *_CUDA_STEP_KERNELS[name])
 
 
 def _state_grad(grad, shape, like):

@@ -72,12 +72,12 @@ def on_device(arrays, device, dtype=np.float64):
 @contextlib.contextmanager
 def blocks_of(steps, N, H):
     """Make the backward pass precompute local derivatives ``steps`` time steps at a time."""
-    saved = functional.BLOCK_VALUES
-    functional.BLOCK_VALUES = steps * N * 4 * H
+    saved = functional.BLOCK_VALUES, functional.GPU_BLOCK_VALUES
+    functional.BLOCK_VALUES = functional.GPU_BLOCK_VALUES = steps * N * 4 * H
     try:
         yield
     finally:
-        functional.BLOCK_VALUES = saved
+        functional.BLOCK_VALUES, functional.GPU_BLOCK_VALUES = saved
 
 
 def run_fast(problem, grads, device="cpu", dtype=np.float64, lengths=None, block_steps=None):

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from numpylstm import LSTM, Module, Parameter
+from numpylstm import LSTM, Module, Parameter, backend
 
 
 class Affine(Module):
@@ -84,3 +84,11 @@ def test_to_cpu_keeps_values_and_refuses_unknown_devices():
         np.testing.assert_array_equal(value, before[name])
     with pytest.raises(ValueError, match="'tpu'"):
         lstm.to("tpu")
+
+
+@pytest.mark.skipif(backend.cupy_available(), reason="this machine has CuPy and a GPU")
+def test_without_cupy_the_gpu_paths_say_what_is_missing():
+    with pytest.raises(RuntimeError, match=r"needs CuPy .*pip install numpylstm\[cupy\]"):
+        LSTM(2, 3).to("cuda")
+    with pytest.raises(RuntimeError, match="'numpylstm_step_forward'.* needs CuPy"):
+        backend.elementwise_kernel("numpylstm_step_forward", "T x", "T y", "y = x")

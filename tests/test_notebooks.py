@@ -5,6 +5,10 @@ from pathlib import Path
 
 import pytest
 
+# `make test` installs the Jupyter client (the [test] extra); a bare pytest elsewhere skips these.
+pytest.importorskip("nbclient", reason="the Jupyter client is not installed: pip install numpylstm[test]")
+pytest.importorskip("nbformat", reason="nbformat is not installed: pip install numpylstm[test]")
+
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 _spec = importlib.util.spec_from_file_location("execute", NOTEBOOKS / "execute.py")
 execute = importlib.util.module_from_spec(_spec)

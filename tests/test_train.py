@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from numpylstm import data, train
+from numpylstm.backend import to_device, to_numpy
 from numpylstm.layers import Dropout, Linear, Sequential
 from numpylstm.losses import cross_entropy, mse_loss
 from numpylstm.models import SequenceClassifier, SequenceRegressor
@@ -39,6 +40,24 @@ def test_an_lstm_learns_the_sine_task_beyond_the_last_value_baseline():
     baseline = np.mean((data.last_value_baseline(task.X_test) - task.y_test) ** 2)
     assert history.train_loss[-1] < 0.2 * history.train_loss[0]
     assert history.val_loss[-1] < baseline
+
+
+def test_fit_and_predict_on_each_device_follow_the_cpu_run(device):
+    """The whole loop (batches, Adam, validation, predict) on CuPy arrays gives the CPU's numbers."""
+    task = data.sine_task(n_steps=120, window=12, seed=0)
+    losses, predictions = {}, {}
+    for where in ("cpu", device):
+        def on(array):
+            return to_device(array, where)
+        model = SequenceRegressor(1, 8, batch_first=True, seed=0).to(where)
+        history = train.fit(model, mse_loss, Adam(model.parameters(), lr=0.02),
+                            (on(task.X_train), on(task.y_train)), epochs=3, batch_size=16,
+                            val_data=(on(task.X_test), on(task.y_test)), seed=0, quiet=True)
+        losses[where] = history.train_loss + history.val_loss
+        predictions[where] = to_numpy(train.predict(model, on(task.X_test), batch_size=7))
+    assert losses["cpu"][-1] < 0.5 * losses["cpu"][0]  # it learned something worth comparing
+    np.testing.assert_allclose(losses[device], losses["cpu"], rtol=1e-10)
+    np.testing.assert_allclose(predictions[device], predictions["cpu"], rtol=1e-9, atol=1e-12)
 
 
 def test_classification_with_accuracy_metric_reports_it_per_epoch(capsys):
