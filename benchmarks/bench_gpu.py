@@ -26,9 +26,10 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from bench_lstm import (SHAPES as CPU_SHAPES, numpylstm_candidates, paired_ratio,  # noqa: E402
-                        time_interleaved, torch_candidates, torch_module)
+from bench_lstm import (SHAPES as CPU_SHAPES, gemm_floor_candidate, numpylstm_candidates,  # noqa: E402
+                        paired_ratio, time_interleaved, torch_candidates, torch_module)
 from numpylstm import LSTM, backend  # noqa: E402
+from numpylstm.gradcheck import rel_error  # noqa: E402
 
 try:
     import torch
@@ -39,11 +40,6 @@ SHAPES = dict(CPU_SHAPES, wide=(256, 100, 512, 1024))  # wide: where a GPU has w
 DTYPES = (np.float64, np.float32)
 
 
-def rel_error(a, b):
-    a, b = backend.to_numpy(a), backend.to_numpy(b)
-    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-300))
-
-
 def synchronized(run, cupy):
     """``run`` followed by a wait for everything queued on the GPU (CuPy's and torch's work)."""
     def call():
@@ -52,22 +48,6 @@ def synchronized(run, cupy):
         if torch is not None and torch.cuda.is_available():
             torch.cuda.synchronize()
     return call
-
-
-def gemm_floor(cupy, x, H):
-    T, N, I = x.shape
-    rng = cupy.random.default_rng(0)
-    X = x.reshape(T * N, I)
-    hidden = rng.standard_normal((T * N, H), dtype=x.dtype)
-    W_ih = rng.standard_normal((4 * H, I), dtype=x.dtype)
-    W_hh = rng.standard_normal((4 * H, H), dtype=x.dtype)
-    out = cupy.empty((T * N, 4 * H), dtype=x.dtype)
-
-    def products():
-        cupy.matmul(X, W_ih.T, out=out)
-        cupy.matmul(hidden, W_hh.T, out=out)
-
-    return products
 
 
 def check_numbers(lstm_gpu, x, d_out, module):
@@ -102,7 +82,7 @@ def benchmark_case(cupy, shape_name, dtype, repeats):
     x, d_out = cupy.asarray(x_cpu), cupy.asarray(d_out_cpu)
     lstm, train, forward = numpylstm_candidates(x, d_out, dtype, device="cuda")
     candidates = {"numpylstm train": train, "numpylstm forward": forward,
-                  "GEMM products": gemm_floor(cupy, x, H)}
+                  "GEMM products": gemm_floor_candidate(x, H)}
     module = None
     if torch is not None and torch.cuda.is_available():
         module = torch_module(lstm, "cuda")

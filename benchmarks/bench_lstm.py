@@ -36,7 +36,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from numpylstm import LSTM  # noqa: E402
-from numpylstm.backend import to_numpy  # noqa: E402
+from numpylstm.backend import get_array_module, to_numpy  # noqa: E402
 from numpylstm.functional import lstm_sequence_forward, lstm_step_backward, lstm_step_forward  # noqa: E402
 
 try:
@@ -217,18 +217,21 @@ def torch_candidates(module, x, d_out, device="cpu"):
 
 
 def gemm_floor_candidate(x, H):
-    """The forward's matrix products as two large products: (T*N, I) W_ih^T and (T*N, H) W_hh^T."""
+    """The forward's matrix products as two large products: (T*N, I) W_ih^T and (T*N, H) W_hh^T.
+
+    On the array library of ``x``: NumPy here, CuPy for benchmarks/bench_gpu.py.
+    """
+    xp = get_array_module(x)
     rng = np.random.default_rng(0)
     T, N, I = x.shape
     X = x.reshape(T * N, I)
-    hidden = rng.standard_normal((T * N, H)).astype(x.dtype)
-    W_ih = rng.standard_normal((4 * H, I)).astype(x.dtype)
-    W_hh = rng.standard_normal((4 * H, H)).astype(x.dtype)
-    out = np.empty((T * N, 4 * H), dtype=x.dtype)
+    hidden, W_ih, W_hh = (xp.asarray(rng.standard_normal(shape).astype(x.dtype))
+                          for shape in ((T * N, H), (4 * H, I), (4 * H, H)))
+    out = xp.empty((T * N, 4 * H), dtype=x.dtype)
 
     def products():
-        np.matmul(X, W_ih.T, out=out)
-        np.matmul(hidden, W_hh.T, out=out)
+        xp.matmul(X, W_ih.T, out=out)
+        xp.matmul(hidden, W_hh.T, out=out)
 
     return products
 
