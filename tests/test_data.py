@@ -5,6 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from numpylstm import data
+from assertions import raises_naming
 from strategies import seeds
 
 
@@ -279,10 +280,7 @@ BAD_CALLS = [
 
 @pytest.mark.parametrize("call, error, words", BAD_CALLS)
 def test_bad_arguments_raise_naming_the_argument(call, error, words):
-    with pytest.raises(error) as info:
-        call()
-    for word in words:
-        assert word in str(info.value), (word, str(info.value))
+    raises_naming(error, call, *words)
 
 
 def test_make_rng_takes_every_seed_the_modules_take():

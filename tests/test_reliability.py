@@ -30,18 +30,9 @@ from numpylstm.losses import cross_entropy, mse_loss
 from numpylstm.module import MissingForwardError
 from numpylstm.optim import SGD
 from numpylstm.seq2seq import Decoder, Encoder
+from assertions import raises_naming
 from strategies import (REFUSED_DTYPES, array_of_dtype, float_dtypes, input_scales, lengths_for, lstm_configs,
                         refused_dtypes, rnn_configs, seeds, sequence_shapes, small_sizes, wrong_shapes)
-
-
-def raises_naming(error, call, *fragments):
-    """Run ``call``; it must raise ``error`` whose message holds every fragment. Returns the message."""
-    with pytest.raises(error) as info:
-        call()
-    message = str(info.value)
-    for fragment in fragments:
-        assert fragment in message, f"{fragment!r} is not in the message {message!r}"
-    return message
 
 
 # ============================================================ 1. the argument checks
