@@ -85,6 +85,13 @@ def shape_equal(array, name, expected, meaning=""):
         raise ValueError(f"{name} must have shape {tuple(expected)}{what}, got {tuple(array.shape)}")
 
 
+def output_grad(grad, name, expected_shape, dtype):
+    """A gradient with respect to a forward output: floating, as ``dtype``, of the output's shape."""
+    grad = float_array(grad, name, dtype)
+    shape_equal(grad, name, expected_shape, "(the shape of the forward output)")
+    return grad
+
+
 def non_empty(array, name):
     """Refuse arrays with a zero-length axis (empty sequences or batches)."""
     if 0 in array.shape:

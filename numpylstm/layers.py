@@ -48,12 +48,6 @@ def _float_input(x, name="input"):
     return x
 
 
-def _check_grad_shape(grad, name, expected_shape, dtype):
-    grad = check.float_array(grad, name, dtype)
-    check.shape_equal(grad, name, expected_shape, "(the shape of the forward output)")
-    return grad
-
-
 # -------------------------------------------------------------------------- Linear
 class Linear(Module):
     r"""An affine map on the last axis, as ``torch.nn.Linear``: ``y = x @ weight.T + bias``.
@@ -109,7 +103,7 @@ class Linear(Module):
         return y
 
     def backward(self, dy):
-        dy = _check_grad_shape(dy, "dy", self._peek_cache().shape[:-1] + (self.out_features,), self.dtype)
+        dy = check.output_grad(dy, "dy", self._peek_cache().shape[:-1] + (self.out_features,), self.dtype)
         x = self._pop_cache()
         # Flatten the leading axes: every position contributes to the same weights.
         dy_rows = dy.reshape(-1, self.out_features)
@@ -133,7 +127,7 @@ class ReLU(Module):
         return get_array_module(x).where(positive, x, 0)
 
     def backward(self, dy):
-        dy = _check_grad_shape(dy, "dy", self._peek_cache().shape, None)
+        dy = check.output_grad(dy, "dy", self._peek_cache().shape, None)
         positive = self._pop_cache()
         return dy * positive
 
@@ -151,7 +145,7 @@ class Tanh(Module):
         return y
 
     def backward(self, dy):
-        dy = _check_grad_shape(dy, "dy", self._peek_cache().shape, None)
+        dy = check.output_grad(dy, "dy", self._peek_cache().shape, None)
         y = self._pop_cache()
         return dy * (1 - y * y)
 
@@ -170,7 +164,7 @@ class Sigmoid(Module):
         return y
 
     def backward(self, dy):
-        dy = _check_grad_shape(dy, "dy", self._peek_cache().shape, None)
+        dy = check.output_grad(dy, "dy", self._peek_cache().shape, None)
         y = self._pop_cache()
         return dy * y * (1 - y)
 
@@ -211,7 +205,7 @@ class Dropout(Module):
         return x * mask
 
     def backward(self, dy):
-        dy = _check_grad_shape(dy, "dy", self._peek_cache().shape, None)
+        dy = check.output_grad(dy, "dy", self._peek_cache().shape, None)
         mask = self._pop_cache()
         return dy * mask
 
@@ -269,15 +263,16 @@ class Embedding(Module):
         extra = f", padding_idx={self.padding_idx}" if self.padding_idx is not None else ""
         return f"{self.num_embeddings}, {self.embedding_dim}{extra}"
 
-    def forward(self, ids):
-        ids = check_token_ids(ids, "input", self.num_embeddings)
-        check.non_empty(ids, "input")
+    def forward(self, ids, name="input"):
+        """``weight[ids]``; errors call the ids ``name`` (models pass their own argument's name)."""
+        ids = check_token_ids(ids, name, self.num_embeddings)
+        check.non_empty(ids, name)
         ids = get_array_module(self.weight.data).asarray(ids)
         self._push_cache(ids)
         return self.weight.data[ids]
 
     def backward(self, dy):
-        dy = _check_grad_shape(dy, "dy", self._peek_cache().shape + (self.embedding_dim,), self.dtype)
+        dy = check.output_grad(dy, "dy", self._peek_cache().shape + (self.embedding_dim,), self.dtype)
         ids = self._pop_cache()
         # ``grad[ids] += dy`` would be wrong: with repeated ids, fancy-index assignment
         # keeps one contribution per row. ``add.at`` adds every one (CuPy >= 13 has it too).

@@ -62,12 +62,7 @@ def _betas(betas):
     """``betas`` as a pair of floats in [0, 1)."""
     if not isinstance(betas, (tuple, list)) or len(betas) != 2:
         raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-    for k, beta in enumerate(betas):
-        if isinstance(beta, bool) or not isinstance(beta, numbers.Real):
-            raise TypeError(f"betas[{k}] must be a number in [0, 1), got {beta!r} ({type(beta).__name__})")
-        if not 0.0 <= beta < 1.0:
-            raise ValueError(f"betas[{k}] must be in [0, 1), got {beta}")
-    return float(betas[0]), float(betas[1])
+    return tuple(check.probability(beta, f"betas[{k}]") for k, beta in enumerate(betas))
 
 
 class Optimizer:

@@ -117,8 +117,7 @@ def user_layout(out, states, unbatched, batch_first):
 
 def time_major_output_grad(d_out, out_shape, unbatched, batch_first, dtype):
     """``d_out`` checked against the shape the forward returned, as (T, N, features)."""
-    d_out = check.float_array(d_out, "d_out", dtype)
-    check.shape_equal(d_out, "d_out", out_shape, "(the shape of the forward output)")
+    d_out = check.output_grad(d_out, "d_out", out_shape, dtype)
     if unbatched:
         return d_out[:, None]
     return d_out.transpose(1, 0, 2) if batch_first else d_out
@@ -200,8 +199,7 @@ class LSTMCell(Module):
         return dx, (dh0, dc0)
 
     def _output_grad(self, grad, name, shape, unbatched):
-        grad = check.float_array(grad, name, self.dtype)
-        check.shape_equal(grad, name, shape, "(the shape of the forward output)")
+        grad = check.output_grad(grad, name, shape, self.dtype)
         return grad[None] if unbatched else grad
 
 

@@ -290,8 +290,7 @@ class RNNCell(Module):
     def backward(self, dh1):
         peeked, unbatched = self._peek_cache()   # popped once dh1 passes: a refused call can be retried
         N, H = peeked.h_next.shape
-        dh1 = check.float_array(dh1, "dh1", self.dtype)
-        check.shape_equal(dh1, "dh1", (H,) if unbatched else (N, H), "(the shape of the forward output)")
+        dh1 = check.output_grad(dh1, "dh1", (H,) if unbatched else (N, H), self.dtype)
         cache, unbatched = self._pop_cache()
         if unbatched:
             dh1 = dh1[None]

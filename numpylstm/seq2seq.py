@@ -26,7 +26,7 @@ import numpy as np
 
 from . import _validate as check
 from .backend import get_array_module
-from .layers import Embedding, Linear, check_token_ids, spawn_seeds
+from .layers import Embedding, Linear, spawn_seeds
 from .module import Module
 from .recurrent import LSTM
 
@@ -65,8 +65,7 @@ class Encoder(Module):
                          batch_first=batch_first, dtype=dtype, seed=lstm_seed)
 
     def forward(self, src, lengths=None):
-        src = _token_ids(src, "src", self.embedding.num_embeddings)
-        out, state = self.lstm(self.embedding(src), lengths=lengths)
+        out, state = self.lstm(self.embedding(src, name="src"), lengths=lengths)
         self._push_cache(out.shape)
         return out, state
 
@@ -115,8 +114,7 @@ class Decoder(Module):
         self.out = Linear(hidden_size, vocab_size, dtype=dtype, seed=out_seed)
 
     def forward(self, tgt_in, state=None):
-        tgt_in = _token_ids(tgt_in, "tgt_in", self.embedding.num_embeddings)
-        hidden, state = self.lstm(self.embedding(tgt_in), state)
+        hidden, state = self.lstm(self.embedding(tgt_in, name="tgt_in"), state)
         logits = self.out(hidden)
         self._push_cache(logits.shape)
         return logits, state
@@ -271,13 +269,6 @@ class Seq2Seq(Module):
 def _sizes(**sizes):
     """Each keyword argument as a positive int, named in the error (before a layer renames it)."""
     return [check.positive_int(value, name) for name, value in sizes.items()]
-
-
-def _token_ids(ids, name, vocab_size):
-    """``ids`` as integer token ids in [0, vocab_size), with errors naming ``name`` (src, tgt_in)."""
-    ids = check_token_ids(ids, name, vocab_size)
-    check.non_empty(ids, name)
-    return ids
 
 
 def _token(value, name, vocab_size):
