@@ -225,7 +225,7 @@ class SequenceClassifier(_LSTMBody):
 
 
 # ---------------------------------------------------------- character language model
-class CharLM(Module):
+class CharLM(_LSTMBody):
     r"""A character-level language model: Embedding -> LSTM -> Linear, logits at every step.
 
     At step t it reads character ``ids[t]`` and scores every character as the
@@ -267,10 +267,6 @@ class CharLM(Module):
                             num_layers=num_layers, dropout=float(dropout), batch_first=bool(batch_first),
                             dtype=str(self.dtype))
 
-    def config(self):
-        """The constructor arguments that rebuild this model (``numpylstm.io.save`` stores them)."""
-        return dict(self._config)
-
     def forward(self, ids, state=None):
         ids = self._check_ids(ids)
         out, state = self.lstm(self.embedding(ids), state)
@@ -289,9 +285,8 @@ class CharLM(Module):
     def _check_ids(self, ids):
         if not hasattr(ids, "ndim"):
             ids = np.asarray(ids)
-        if ids.ndim != 2:
-            layout = "(N, T)" if self.lstm.batch_first else "(T, N)"
-            raise ValueError(f"ids must be {layout} integer token ids, got an array of shape {tuple(ids.shape)}")
+        layout = "(N, T)" if self.lstm.batch_first else "(T, N)"
+        check.ndim_in(ids, "ids", (2,), f"{layout} integer token ids")
         return ids
 
     def sample(self, prefix, length, temperature=1.0, seed=None):

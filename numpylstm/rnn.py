@@ -223,10 +223,10 @@ def rnn_sequence_backward(d_out, dh_n, cache):
     xp = get_array_module(out)
     T, N, H = out.shape
     dh = xp.zeros((N, H), dtype=out.dtype) if dh_n is None else xp.array(dh_n, dtype=out.dtype)
-    d_pre = xp.empty_like(out)  # da for every step
+    d_pre = activation_slope(out, nonlinearity)  # phi'(a) of every step, times dh in the loop: da
     for t in range(T - 1, -1, -1):
         dh += d_out[t]
-        d_pre[t] = dh * activation_slope(out[t], nonlinearity)
+        d_pre[t] *= dh
         dh = d_pre[t] @ W_hh
     da = d_pre.reshape(T * N, H)
     dW_ih = da.T @ x.reshape(T * N, -1)
