@@ -124,14 +124,19 @@ def _keep_weights(mask, shape, dtype, xp):
     return keep
 
 
-def _class_ids(target, shape, num_classes, keep, xp):
-    """``target`` as int64 ids, checked where kept and replaced by 0 where masked."""
+def _integer_target(target, shape):
+    """``target`` as an array of integer class ids of ``shape`` (the logits without the class axis)."""
     if not hasattr(target, "dtype"):
         target = np.asarray(target)
     if target.dtype.kind not in "iu":
         raise TypeError(f"target must be an array of integer class ids, got dtype {target.dtype}")
     check.shape_equal(target, "target", shape, "(logits.shape[:-1], one class id per position)")
-    target = xp.asarray(target).astype(xp.int64)
+    return target
+
+
+def _class_ids(target, shape, num_classes, keep, xp):
+    """``target`` as int64 ids, checked where kept and replaced by 0 where masked."""
+    target = xp.asarray(_integer_target(target, shape)).astype(xp.int64)
     kept = keep > 0
     kept_ids = target[kept]
     if int(kept_ids.min()) < 0 or int(kept_ids.max()) >= num_classes:

@@ -31,7 +31,7 @@ import numpy as np
 from . import _validate as check
 from .backend import get_array_module
 from .data import make_rng, minibatches
-from .losses import _checked_logits, _keep_weights
+from .losses import _checked_logits, _integer_target, _keep_weights
 from .optim import clip_grad_norm, global_norm
 
 
@@ -354,13 +354,7 @@ def accuracy(logits, target, mask=None):
     """
     logits = _checked_logits(logits)
     xp = get_array_module(logits)
-    if not hasattr(target, "dtype"):
-        target = np.asarray(target)
-    if target.dtype.kind not in "iu":
-        raise TypeError(f"target must be an array of integer class ids, got dtype {target.dtype}")
-    if tuple(target.shape) != tuple(logits.shape[:-1]):
-        raise ValueError(f"target must have shape {tuple(logits.shape[:-1])} (logits without the class axis), "
-                         f"got {tuple(target.shape)}")
+    target = _integer_target(target, logits.shape[:-1])
     correct = xp.argmax(logits, axis=-1) == xp.asarray(target)
     if mask is None:
         return float(correct.mean())
