@@ -107,6 +107,13 @@ def state_pair(state, name):
     return state
 
 
+def instance_of(value, kind, name, what):
+    """``value`` if it is an instance of ``kind``; a TypeError saying it must be ``what`` otherwise."""
+    if not isinstance(value, kind):
+        raise TypeError(f"{name} must be {what}, got {type(value).__name__}")
+    return value
+
+
 def boolean(value, name):
     """``value`` as a ``bool`` if it is one (Python or NumPy); TypeError otherwise.
 

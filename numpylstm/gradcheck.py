@@ -159,8 +159,7 @@ def check_gradients(module, inputs, tolerance=DEFAULT_TOLERANCE, eps=1e-6, seed=
     -------
     GradientReport
     """
-    if not isinstance(module, Module):
-        raise TypeError(f"module must be a numpylstm Module, got {type(module).__name__}")
+    check.instance_of(module, Module, "module", "a numpylstm Module")
     tolerance = check.positive_real(tolerance, "tolerance")
     eps = check.positive_real(eps, "eps")
     if module.dtype != np.float64:

@@ -69,8 +69,7 @@ def module_config(module):
     parameters' dtype. ``children`` holds the configuration of every
     sub-module, so a ``Sequential`` is described by its layers.
     """
-    if not isinstance(module, Module):
-        raise TypeError(f"module must be a numpylstm Module, got {type(module).__name__}")
+    check.instance_of(module, Module, "module", "a numpylstm Module")
     custom = getattr(module, "config", None)
     if callable(custom):  # the models in numpylstm.models report their arguments with config()
         args = dict(custom())
@@ -161,9 +160,7 @@ def save(module, path, metadata=None):
     ``path`` only once complete, so a failed save leaves an existing file intact.
     """
     target = weights_path(path)
-    entries = module.state_dict() if isinstance(module, Module) else None
-    if entries is None:
-        raise TypeError(f"module must be a numpylstm Module, got {type(module).__name__}")
+    entries = check.instance_of(module, Module, "module", "a numpylstm Module").state_dict()
     clash = [name for name in entries if name in _RESERVED]
     if clash:
         raise ValueError(f"parameter names {clash} are reserved for the file format; rename them")
@@ -243,8 +240,7 @@ def load(module, path, strict=True):
         objects, comes from a newer format, or does not fit ``module``; ``module``
         is unchanged then
     """
-    if not isinstance(module, Module):
-        raise TypeError(f"module must be a numpylstm Module, got {type(module).__name__}")
+    check.instance_of(module, Module, "module", "a numpylstm Module")
     strict = check.boolean(strict, "strict")
     path = _existing_path(path)
     weights, info = _read(path)
