@@ -276,12 +276,8 @@ def _read(path):
         archive = np.load(path, allow_pickle=False)
     except PermissionError:
         raise  # says what is wrong already; not a damaged file
-    except ValueError as err:
-        if "pickle" in str(err):
-            raise ValueError(_pickle_message(path)) from None
-        raise ValueError(_corrupt_message(path, err)) from None
-    except _DAMAGED_FILE_ERRORS as err:
-        raise ValueError(_corrupt_message(path, err)) from None
+    except (ValueError, *_DAMAGED_FILE_ERRORS) as err:
+        raise _unreadable(path, err) from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise ValueError(f"{str(path)!r} is a single .npy array, not a numpylstm weight file (.npz archive)")
     with archive:
@@ -289,12 +285,8 @@ def _read(path):
         for name in archive.files:
             try:
                 entries[name] = archive[name]
-            except ValueError as err:
-                if "pickle" in str(err):
-                    raise ValueError(_pickle_message(path, name)) from None
-                raise ValueError(_corrupt_message(path, err, name)) from None
-            except _DAMAGED_FILE_ERRORS as err:
-                raise ValueError(_corrupt_message(path, err, name)) from None
+            except (ValueError, *_DAMAGED_FILE_ERRORS) as err:
+                raise _unreadable(path, err, name) from None
     return _split_entries(path, entries)
 
 
@@ -318,6 +310,13 @@ def _split_entries(path, entries):
     except (ValueError, KeyError, TypeError) as err:
         raise ValueError(f"{str(path)!r} has an unreadable configuration entry: {err}") from None
     return entries, {"format_version": version, "config": config, "metadata": metadata}
+
+
+def _unreadable(path, err, name=None):
+    """The ValueError for ``err`` raised while reading ``path`` (or its entry ``name``): pickled or damaged."""
+    if isinstance(err, ValueError) and "pickle" in str(err):
+        return ValueError(_pickle_message(path, name))
+    return ValueError(_corrupt_message(path, err, name))
 
 
 def _pickle_message(path, name=None):
