@@ -205,10 +205,7 @@ def lstm_trace(lstm, x, state=None, lengths=None, layer=0, direction=0):
     if num_layers is None or not hasattr(lstm, "_pop_cache"):
         raise TypeError(f"lstm must be a numpylstm LSTM, got {type(lstm).__name__}")
     check.non_negative_int(layer, "layer")
-    if layer >= num_layers:
-        raise ValueError(f"layer must be in 0..{num_layers - 1}, got {layer}")
-    if direction not in range(lstm.num_directions):
-        raise ValueError(f"direction must be in 0..{lstm.num_directions - 1}, got {direction!r}")
+    index = _cache_index(layer, direction, num_layers, lstm.num_directions)
     was_training, dropout = lstm.training, lstm.dropout
     try:
         lstm.train()          # so that forward records the cache we read ...
@@ -218,7 +215,16 @@ def lstm_trace(lstm, x, state=None, lengths=None, layer=0, direction=0):
     finally:
         lstm.dropout = dropout
         lstm.train(was_training)
-    return _trace_from_cache(cache, layer * lstm.num_directions + direction, direction == 1)
+    return _trace_from_cache(cache, index, direction == 1)
+
+
+def _cache_index(layer, direction, num_layers, directions):
+    """Where (layer, direction) sits in an LSTM's per-layer caches; ValueError if either is out of range."""
+    if not 0 <= layer < num_layers:
+        raise ValueError(f"layer must be in 0..{num_layers - 1}, got {layer}")
+    if direction not in range(directions):
+        raise ValueError(f"direction must be in 0..{directions - 1}, got {direction!r}")
+    return layer * directions + direction
 
 
 def _trace_from_cache(cache, index, reverse):
@@ -247,11 +253,7 @@ def gates_from(source, batch_index=0, layer=0, direction=0):
         gates = {g: to_numpy(source[g]) for g in GATES}
     elif hasattr(source, "layers") and hasattr(source, "lengths"):          # LSTMForwardCache
         directions = _num_directions(source)
-        if not 0 <= layer < len(source.layers) // directions:
-            raise ValueError(f"layer must be in 0..{len(source.layers) // directions - 1}, got {layer}")
-        if direction not in range(directions):
-            raise ValueError(f"direction must be in 0..{directions - 1}, got {direction!r}")
-        index = layer * directions + direction
+        index = _cache_index(layer, direction, len(source.layers) // directions, directions)
         gates = {g: v for g, v in _trace_from_cache(source, index, direction == 1).items() if g in GATES}
     elif hasattr(source, "gates") and hasattr(source, "cells"):             # LSTMSequenceCache
         gates = dict(zip(GATES, (to_numpy(v) for v in split_gates(source.gates))))
