@@ -85,6 +85,14 @@ def _positive_reals(values, name):
     return np.array([_real(v, f"{name}[{k}]", 0.0, low_open=True) for k, v in enumerate(items)])
 
 
+def _integer_ids(ids):
+    """``ids`` as a NumPy array of integers (copied off the GPU if needed); TypeError otherwise."""
+    ids = to_numpy(ids)
+    if ids.dtype.kind not in "iu":
+        raise TypeError(f"ids must be integers, got dtype {ids.dtype}")
+    return ids
+
+
 def _same_length(arrays, name):
     """Refuse non-arrays, and arrays that do not share the length of their first axis."""
     for k, a in enumerate(arrays):
@@ -494,9 +502,7 @@ class CharVocab:
 
     def decode(self, ids):
         """The string of the ids ``ids`` (any shape is flattened), each in 0 .. size - 1."""
-        ids = to_numpy(ids)
-        if ids.dtype.kind not in "iu":
-            raise TypeError(f"ids must be integers, got dtype {ids.dtype}")
+        ids = _integer_ids(ids)
         ids = ids.ravel()
         if ids.size and (ids.min() < 0 or ids.max() >= self.size):
             raise ValueError(f"ids must be in 0..{self.size - 1}, got values from {ids.min()} to {ids.max()}")
@@ -517,9 +523,7 @@ def char_windows(ids, seq_len, step=None):
     X : (N, T) int64, ``X[k] = ids[k*step : k*step + T]``
     Y : (N, T) int64, the next characters, ``Y[k] = ids[k*step + 1 : k*step + T + 1]``
     """
-    ids = to_numpy(ids)
-    if ids.dtype.kind not in "iu":
-        raise TypeError(f"ids must be integers, got dtype {ids.dtype}")
+    ids = _integer_ids(ids)
     check.ndim_in(ids, "ids", (1,), "a 1-d array of character ids (L,)")
     seq_len = check.positive_int(seq_len, "seq_len")
     step = seq_len if step is None else check.positive_int(step, "step")
@@ -571,9 +575,7 @@ def unigram_entropy(ids, n_tokens=None):
     -------
     float, in nats
     """
-    ids = to_numpy(ids)
-    if ids.dtype.kind not in "iu":
-        raise TypeError(f"ids must be integers, got dtype {ids.dtype}")
+    ids = _integer_ids(ids)
     if ids.size == 0:
         raise ValueError("ids must not be empty")
     if ids.min() < 0:
