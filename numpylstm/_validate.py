@@ -98,13 +98,14 @@ def non_empty(array, name):
         raise ValueError(f"{name} must not be empty, got an array of shape {tuple(array.shape)}")
 
 
-def state_pair(state, name):
-    """``state`` as ``(h, c)``: a tuple or list of exactly two arrays."""
-    if not isinstance(state, (tuple, list)) or len(state) != 2:
-        got = f"a {type(state).__name__} of length {len(state)}" if isinstance(state, (tuple, list)) \
-            else type(state).__name__
-        raise TypeError(f"{name} must be a pair (h, c) of arrays, got {got}")
-    return state
+def pair(value, name, what="(h, c) of arrays"):
+    """``value`` if it is a tuple or list of exactly two items (by default a recurrent state (h, c));
+    ``what`` names the two in the TypeError."""
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        got = f"a {type(value).__name__} of length {len(value)}" if isinstance(value, (tuple, list)) \
+            else type(value).__name__
+        raise TypeError(f"{name} must be a pair {what}, got {got}")
+    return value
 
 
 def instance_of(value, kind, name, what):

@@ -85,7 +85,7 @@ def detach_state(state):
     >>> [a.shape for a in state]
     [(1, 1, 1), (1, 1, 4)]
     """
-    h, c = check.state_pair(state, "state")
+    h, c = check.pair(state, "state")
     h = check.float_array(h, "h (state[0])", None)
     c = check.float_array(c, "c (state[1])", None)
     xp = get_array_module(h, c)
@@ -173,7 +173,7 @@ class LSTMCell(Module):
         if state is None:
             zeros = xp.zeros((N, self.hidden_size), dtype=self.dtype)
             return zeros, zeros
-        h, c = check.state_pair(state, "state")
+        h, c = check.pair(state, "state")
         h = check.float_array(h, "h0 (state[0])", self.dtype)
         c = check.float_array(c, "c0 (state[1])", self.dtype)
         layout = "(hidden_size,) for unbatched input" if unbatched else "(batch, hidden_size)"
@@ -355,7 +355,7 @@ class LSTM(Module):
         if state is None:
             h0, c0 = xp.zeros(h_shape, self.dtype), xp.zeros(c_shape, self.dtype)
         else:
-            h0, c0 = check.state_pair(state, "state")
+            h0, c0 = check.pair(state, "state")
             h0 = check.float_array(h0, "h0 (state[0])", self.dtype)
             c0 = check.float_array(c0, "c0 (state[1])", self.dtype)
             batch = "" if unbatched else "batch, "
@@ -424,7 +424,7 @@ class LSTM(Module):
         """``d_state`` checked, as per-(layer, direction) lists of (N, P) and (N, H) arrays or Nones."""
         N = 1 if cache.unbatched else cache.out_shape[0 if self.batch_first else 1]
         h_shape, c_shape = self._state_shapes(N, cache.unbatched)
-        dh_n, dc_n = (None, None) if d_state is None else check.state_pair(d_state, "d_state")
+        dh_n, dc_n = (None, None) if d_state is None else check.pair(d_state, "d_state")
         grads = []
         for grad, name, shape in ((dh_n, "dh_n (d_state[0])", h_shape), (dc_n, "dc_n (d_state[1])", c_shape)):
             if grad is not None:

@@ -413,10 +413,7 @@ def _sample_count(arrays, name):
 
 def _split_data(data, name):
     """``(inputs, targets)`` as two tuples of arrays with the same number of samples."""
-    if not isinstance(data, (tuple, list)) or len(data) != 2:
-        got = f"a {type(data).__name__} of length {len(data)}" if isinstance(data, (tuple, list)) \
-            else type(data).__name__
-        raise TypeError(f"{name} must be a pair (inputs, targets), got {got}")
+    check.pair(data, name, "(inputs, targets)")
     inputs, targets = _as_tuple(data[0], f"{name}[0] (inputs)"), _as_tuple(data[1], f"{name}[1] (targets)")
     _sample_count(inputs + targets, f"{name} arrays")
     return inputs, targets
