@@ -212,11 +212,16 @@ def check_step_backward(student_fn, tolerance=DEFAULT_TOLERANCE, seed=0, shapes=
                          extra_diagnosis=None)
 
 
+def _random_weights(rng, I, H):
+    """``W_ih, W_hh, b_ih, b_hh`` for a random step: moderate weights, distinct non-zero biases."""
+    W_ih, W_hh = rng.standard_normal((4 * H, I)) * 0.5, rng.standard_normal((4 * H, H)) * 0.5
+    return W_ih, W_hh, rng.uniform(0.1, 1.0, 4 * H), rng.uniform(-1.0, -0.1, 4 * H)
+
+
 def _random_step(rng, N, I, H):
     """A forward step on random float64 inputs with distinct non-zero biases, and random dh, dc."""
     x, h, c = rng.standard_normal((N, I)), rng.standard_normal((N, H)), rng.standard_normal((N, H))
-    W_ih, W_hh = rng.standard_normal((4 * H, I)) * 0.5, rng.standard_normal((4 * H, H)) * 0.5
-    b_ih, b_hh = rng.uniform(0.1, 1.0, 4 * H), rng.uniform(-1.0, -0.1, 4 * H)
+    W_ih, W_hh, b_ih, b_hh = _random_weights(rng, I, H)
     _, _, cache = lstm_step_forward(x, h, c, W_ih, W_hh, b_ih, b_hh)
     return cache, rng.standard_normal((N, H)), rng.standard_normal((N, H))
 
@@ -261,8 +266,7 @@ def _random_sequence(rng, T, N, I, H):
     """``(d_out, dh_n, dc_n, caches)`` for a random T-step forward pass."""
     x = rng.standard_normal((T, N, I))
     h, c = rng.standard_normal((N, H)), rng.standard_normal((N, H))
-    W_ih, W_hh = rng.standard_normal((4 * H, I)) * 0.5, rng.standard_normal((4 * H, H)) * 0.5
-    b_ih, b_hh = rng.uniform(0.1, 1.0, 4 * H), rng.uniform(-1.0, -0.1, 4 * H)
+    W_ih, W_hh, b_ih, b_hh = _random_weights(rng, I, H)
     caches = []
     for t in range(T):
         h, c, cache = lstm_step_forward(x[t], h, c, W_ih, W_hh, b_ih, b_hh)
