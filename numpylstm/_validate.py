@@ -39,6 +39,15 @@ def probability(value, name):
     return float(value)
 
 
+def one_of(value, name, choices):
+    """``value`` if it is one of the strings ``choices``; TypeError / ValueError naming ``name`` otherwise."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be one of {list(choices)}, got {value!r} ({type(value).__name__})")
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
+    return value
+
+
 def float_dtype(dtype, name="dtype"):
     """``dtype`` as a NumPy float32 or float64 dtype."""
     try:

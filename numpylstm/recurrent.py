@@ -11,14 +11,8 @@ import numpy as np
 
 from . import _validate as check
 from .backend import get_array_module
-from .functional import (
-    GATES,
-    lstm_sequence_backward,
-    lstm_sequence_forward,
-    lstm_step_backward,
-    lstm_step_forward,
-    reverse_padded,
-)
+from . import fast, functional
+from .functional import GATES, lstm_step_backward, lstm_step_forward, reverse_padded
 from .module import Module, Parameter
 
 
@@ -204,9 +198,17 @@ class LSTMCell(Module):
 
 
 # ---------------------------------------------------------------------------- LSTM
+# The engines an LSTM can run: name -> (lstm_forward, lstm_backward), same signatures and results.
+ENGINES = {
+    "fast": (fast.lstm_forward, fast.lstm_backward),            # the default: numpylstm.fast
+    "reference": (functional.lstm_forward, functional.lstm_backward),   # the definition, to read
+}
+
+
 class LSTMForwardCache(NamedTuple):
     """What ``LSTM.backward`` needs from one ``LSTM.forward``."""
-    layers: list                    # LSTMSequenceCache per (layer, direction), layer-major
+    engine: str                     # the engine whose caches these are
+    layers: list                    # the engine's cache per (layer, direction), layer-major
     dropout_masks: List[np.ndarray]  # (T, N, D*P) scaled keep-masks after layers 0 .. L-2, or []
     lengths: Optional[np.ndarray]   # (N,) or None
     unbatched: bool
@@ -237,13 +239,19 @@ class LSTM(Module):
     ``weight_hh_l{k}`` (4H, P), ``bias_ih_l{k}``, ``bias_hh_l{k}`` (4H,),
     ``weight_hr_l{k}`` (P, H) with a projection, and the same with ``_reverse`` for the
     reverse direction; all drawn from U(-1/sqrt(H), 1/sqrt(H)) with ``seed``.
+
+    ``engine`` chooses the kernels: ``"fast"`` (``numpylstm.fast``, the default) or
+    ``"reference"`` (``numpylstm.functional.lstm_forward``/``lstm_backward``, plain loops over
+    the step kernels, to step through in a debugger). Both give the same results (to 1e-12
+    in float64) and refuse the same arguments; ``lstm.engine`` may be changed at any time.
     """
 
     gate_names = GATES  # row blocks of every weight_ih, weight_hh, bias_ih, bias_hh
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, proj_size=0, dtype=np.float64, seed=None):
+                 dropout=0.0, bidirectional=False, proj_size=0, dtype=np.float64, seed=None, engine="fast"):
         super().__init__()
+        self.engine = engine
         self.input_size = check.positive_int(input_size, "input_size")
         self.hidden_size = check.positive_int(hidden_size, "hidden_size")
         self.num_layers = check.positive_int(num_layers, "num_layers")
@@ -266,6 +274,15 @@ class LSTM(Module):
         dtype = check.float_dtype(dtype)
         self._rng = np.random.default_rng(check.seed(seed))
         self._create_parameters(dtype)
+
+    @property
+    def engine(self):
+        """``"fast"`` or ``"reference"``: which kernels ``forward`` and ``backward`` run."""
+        return self._engine
+
+    @engine.setter
+    def engine(self, name):
+        self._engine = check.one_of(name, "engine", tuple(ENGINES))
 
     @property
     def num_directions(self):
@@ -316,6 +333,7 @@ class LSTM(Module):
         lengths = self._check_lengths(lengths, T, N, unbatched)
         h0, c0 = self._initial_state(state, N, unbatched)
         D = self.num_directions
+        forward_kernel, _ = ENGINES[self.engine]
         layer_input, caches, masks, h_n, c_n = x, [], [], [], []
         for layer in range(self.num_layers):
             outputs = []
@@ -323,8 +341,8 @@ class LSTM(Module):
                 index = layer * D + direction
                 weights = [None if p is None else p.data for p in self._layer_parameters(layer, direction)]
                 seq = layer_input if direction == 0 else reverse_padded(layer_input, lengths)
-                out, h, c, cache = lstm_sequence_forward(seq, h0[index], c0[index], *weights, lengths=lengths,
-                                                         keep_cache=self.training)
+                out, h, c, cache = forward_kernel(seq, h0[index], c0[index], *weights, lengths=lengths,
+                                                  keep_cache=self.training)
                 outputs.append(out if direction == 0 else reverse_padded(out, lengths))
                 caches.append(cache)
                 h_n.append(h)
@@ -335,7 +353,7 @@ class LSTM(Module):
                 layer_input = layer_input * masks[-1]
         xp = get_array_module(x)
         out, (h_n, c_n) = user_layout(layer_input, (xp.stack(h_n), xp.stack(c_n)), unbatched, self.batch_first)
-        self._push_cache(LSTMForwardCache(caches, masks, lengths, unbatched, out.shape))
+        self._push_cache(LSTMForwardCache(self.engine, caches, masks, lengths, unbatched, out.shape))
         return out, (h_n, c_n)
 
     def _dropout_mask(self, like):
@@ -386,6 +404,7 @@ class LSTM(Module):
         # Popped once the gradients pass, so that a refused call can be corrected and retried.
         d_out, dh_n, dc_n = self._time_major_grads(d_out, d_state, self._peek_cache())
         cache = self._pop_cache()
+        _, backward_kernel = ENGINES[cache.engine]   # the engine that ran the forward
         D, P = self.num_directions, self.output_size
         dh0, dc0 = [None] * len(cache.layers), [None] * len(cache.layers)
         d_layer_out = d_out
@@ -398,7 +417,7 @@ class LSTM(Module):
                 d_dir = d_layer_out[..., direction * P:(direction + 1) * P]
                 if direction == 1:
                     d_dir = reverse_padded(d_dir, cache.lengths)
-                dx_dir, dh0[index], dc0[index], grads = lstm_sequence_backward(
+                dx_dir, dh0[index], dc0[index], grads = backward_kernel(
                     d_dir, dh_n[index], dc_n[index], cache.layers[index])
                 dx = dx + (dx_dir if direction == 0 else reverse_padded(dx_dir, cache.lengths))
                 for param, grad in zip(self._layer_parameters(layer, direction), grads):

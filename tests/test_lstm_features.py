@@ -360,13 +360,13 @@ def test_gradient_check_catches_a_wrong_projection_gradient(monkeypatch):
     """A 1e-4 relative error in dW_hr alone, far below anything visible in a loss curve, is caught."""
     import numpylstm.recurrent as recurrent
 
-    real_backward = recurrent.lstm_sequence_backward
+    real_forward, real_backward = recurrent.ENGINES["fast"]
 
     def slightly_wrong(*args):
         dx, dh0, dc0, grads = real_backward(*args)
         return dx, dh0, dc0, grads._replace(W_hr=grads.W_hr * (1 + 1e-4))
 
-    monkeypatch.setattr(recurrent, "lstm_sequence_backward", slightly_wrong)
+    monkeypatch.setitem(recurrent.ENGINES, "fast", (real_forward, slightly_wrong))
     lstm = LSTM(2, 3, num_layers=2, bidirectional=True, proj_size=2, seed=1)
     report = check_gradients(lstm, (np.random.default_rng(0).standard_normal((3, 2, 2)),))
     assert failed_names(report) == {"weight_hr_l0", "weight_hr_l0_reverse", "weight_hr_l1", "weight_hr_l1_reverse"}

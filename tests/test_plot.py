@@ -5,7 +5,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from numpylstm import LSTM, LSTMCell, plot
-from numpylstm.functional import lstm_sequence_forward
+from numpylstm.fast import lstm_forward as lstm_sequence_forward
 from numpylstm.train import History
 from assertions import raises_naming
 

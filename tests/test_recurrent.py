@@ -165,8 +165,8 @@ def test_float32_module_runs_in_float32_and_agrees_with_float64(rng):
 
 def test_eval_forward_keeps_no_cache_and_gives_the_training_numbers(rng, monkeypatch):
     """Eval mode runs the kernel without a cache (less memory); the numbers must not change."""
-    import numpylstm.functional as F
-    monkeypatch.setattr(F, "BLOCK_VALUES", 5 * 3 * 16)   # blocks of 5 steps: eval reuses one block's buffer
+    import numpylstm.fast as fast
+    monkeypatch.setattr(fast, "BLOCK_VALUES", 5 * 3 * 16)   # blocks of 5 steps: eval reuses one block's buffer
     lstm = LSTM(3, 4, num_layers=2, bidirectional=True, proj_size=2, seed=0)
     x, lengths = rng.standard_normal((13, 3, 3)), np.array([13, 7, 4])
     out_train, (h_train, c_train) = lstm(x, lengths=lengths)

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from numpylstm import (LSTM, RNN, Embedding, Linear, LSTMCell, ReLU, RNNCell, Seq2Seq, Sequential, Sigmoid,
                        Tanh, check_gradients, detach_state, functional, init, numerical_gradient)
 from numpylstm import _validate as check
-from numpylstm import data, io, rnn, train
+from numpylstm import data, fast, functional, io, rnn, train
 from numpylstm.layers import Dropout, mlp
 from numpylstm.losses import cross_entropy, mse_loss
 from numpylstm.module import MissingForwardError
@@ -798,9 +798,9 @@ def step_forward(a, **changes):
     return functional.lstm_step_forward(**{**args, **changes})
 
 
-def sequence_forward(a, **changes):
+def sequence_forward(a, kernels=functional, **changes):
     args = dict(x=a["X"], h0=a["h"], c0=a["c"], W_ih=a["W_ih"], W_hh=a["W_hh"], b_ih=a["b"], b_hh=a["b"])
-    return functional.lstm_sequence_forward(**{**args, **changes})
+    return kernels.lstm_forward(**{**args, **changes})
 
 
 @pytest.mark.parametrize("call, fragments", [
@@ -816,14 +816,15 @@ def test_lstm_step_kernels_refuse_shapes_they_would_broadcast(call, fragments, r
     raises_naming(ValueError, lambda: call(lstm_kernel_arrays(rng)), *fragments)
 
 
-# test_fastpath covers the other arguments of the sequence kernels (x, h0, c0, weights, biases, d_out).
+# test_fast covers the other arguments of the sequence kernels (x, h0, c0, weights, biases, d_out).
+@pytest.mark.parametrize("kernels", [functional, fast], ids=["definition", "fast"])
 @pytest.mark.parametrize("call, fragments", [
-    (lambda a: sequence_forward(a, lengths=np.array([2, 3])), ["lstm_sequence_forward: lengths", "(3,)", "(2,)"]),
-    (lambda a: functional.lstm_sequence_backward(np.zeros((5, 3, 4)), np.zeros((1, 4)), None,
-                                                 sequence_forward(a)[3]),
-     ["lstm_sequence_backward: dh_n", "(3, 4)", "(1, 4)"]),
-    (lambda a: functional.lstm_sequence_backward(np.zeros((5, 3, 4)), None, np.zeros(4), sequence_forward(a)[3]),
-     ["lstm_sequence_backward: dc_n", "(3, 4)", "(4,)"]),
+    (lambda k, a: sequence_forward(a, k, lengths=np.array([2, 3])), ["lstm_forward: lengths", "(3,)", "(2,)"]),
+    (lambda k, a: k.lstm_backward(np.zeros((5, 3, 4)), np.zeros((1, 4)), None, sequence_forward(a, k)[3]),
+     ["lstm_backward: dh_n", "(3, 4)", "(1, 4)"]),
+    (lambda k, a: k.lstm_backward(np.zeros((5, 3, 4)), None, np.zeros(4), sequence_forward(a, k)[3]),
+     ["lstm_backward: dc_n", "(3, 4)", "(4,)"]),
 ], ids=["lengths", "dh_n", "dc_n"])
-def test_lstm_sequence_kernels_refuse_lengths_and_state_gradients_they_would_broadcast(call, fragments, rng):
-    raises_naming(ValueError, lambda: call(lstm_kernel_arrays(rng)), *fragments)
+def test_lstm_sequence_kernels_refuse_lengths_and_state_gradients_they_would_broadcast(kernels, call, fragments,
+                                                                                       rng):
+    raises_naming(ValueError, lambda: call(kernels, lstm_kernel_arrays(rng)), *fragments)
