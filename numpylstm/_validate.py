@@ -9,7 +9,7 @@ import numbers
 
 import numpy as np
 
-from .backend import get_array_module
+from .backend import get_array_module, is_array
 
 
 def positive_int(value, name):
@@ -48,6 +48,15 @@ def one_of(value, name, choices):
     return value
 
 
+def fraction(value, name):
+    """``value`` as a ``float`` in [0, 1] (a dropout probability, as PyTorch allows)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number in [0, 1], got {value!r} ({type(value).__name__})")
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1], got {value}")
+    return float(value)
+
+
 def float_dtype(dtype, name="dtype"):
     """``dtype`` as a NumPy float32 or float64 dtype."""
     try:
@@ -79,6 +88,15 @@ def float_array(value, name, dtype):
             f"{name} must be a floating-point array (float32 or float64), got dtype {value.dtype}"
         )
     return xp.asarray(value, dtype=dtype)
+
+
+def parameter_array(value, name):
+    """``value`` if it is a NumPy or CuPy array of float32 or float64 (what a Parameter holds)."""
+    if not is_array(value):
+        raise TypeError(f"{name} must be a float32 or float64 array, got {type(value).__name__}")
+    if value.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{name} must be a float32 or float64 array, got dtype {value.dtype}")
+    return value
 
 
 def ndim_in(array, name, allowed, meaning):

@@ -219,7 +219,7 @@ def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih=None, b_hh=None, W_hr=None, lengths
 def _block_steps(T, N, H4, xp):
     """Steps per block: about ``BLOCK_VALUES`` gate values (GPU: ``GPU_BLOCK_VALUES``), 1 to T."""
     values = BLOCK_VALUES if xp is np else GPU_BLOCK_VALUES
-    return min(T, max(1, values // (N * H4)))
+    return min(T, max(1, values // max(1, N * H4)))   # N = 0 (an empty batch): one block
 
 
 def _step_pointwise(z, recurrent, c_prev, c_next, o_tanh_c, gate_scale, limit):
@@ -437,14 +437,15 @@ def _sigmoid_slope(s, out):
 def _weight_gradients(x, h0, out, d_gates, has_bias, dh_steps, r):
     """All weight gradients of a layer as single large matrix products."""
     T, N, H4 = d_gates.shape
+    P = out.shape[-1]
     da = d_gates.reshape(T * N, H4)
-    dW_ih = da.T @ x.reshape(T * N, -1)
+    dW_ih = da.T @ x.reshape(T * N, x.shape[-1])
     # Step t used h_{t-1}: h0 for t = 0, out[t-1] after (where t is valid, so was t-1).
     dW_hh = d_gates[0].T @ h0
     if T > 1:
-        dW_hh += d_gates[1:].reshape(-1, H4).T @ out[:-1].reshape(-1, out.shape[-1])
+        dW_hh += d_gates[1:].reshape(-1, H4).T @ out[:-1].reshape(-1, P)
     db = da.sum(axis=0) if has_bias else None
     dW_hr = None
     if dh_steps is not None:
-        dW_hr = dh_steps.reshape(T * N, -1).T @ r.reshape(T * N, -1)
+        dW_hr = dh_steps.reshape(T * N, P).T @ r.reshape(T * N, r.shape[-1])
     return LSTMWeightGrads(dW_ih, dW_hh, db, None if db is None else db.copy(), dW_hr)

@@ -149,10 +149,8 @@ class SequenceRegressor(_LSTMBody):
         return y
 
     def backward(self, dy):
-        # Peeked, and popped at the end: the head checks dy first, so a refused call can be retried.
-        shapes = self._peek_cache()
+        shapes = self._pop_cache()
         d_features = self.head.backward(dy)
-        self._pop_cache()
         if self.head_on == "every":
             dx, _ = self.lstm.backward(d_features)
             return dx
@@ -215,9 +213,8 @@ class SequenceClassifier(_LSTMBody):
         return logits
 
     def backward(self, d_logits):
-        shapes = self._peek_cache()   # popped once the head has accepted d_logits
+        shapes = self._pop_cache()
         d_summary = self.head.backward(d_logits)
-        self._pop_cache()
         dx = self._summary_backward(d_summary, shapes)
         if self.embedding is not None:
             return self.embedding.backward(dx)  # None: token ids have no gradient
@@ -274,10 +271,8 @@ class CharLM(_LSTMBody):
         return self.head(out), state
 
     def backward(self, d_logits, d_state=None):
-        self._peek_cache()
-        self.lstm.check_d_state(d_state)   # before the head adds anything: a refused call changes nothing
-        d_out = self.head.backward(d_logits)
         self._pop_cache()
+        d_out = self.head.backward(d_logits)
         d_embedded, d_state0 = self.lstm.backward(d_out, d_state)
         self.embedding.backward(d_embedded)
         return None, d_state0

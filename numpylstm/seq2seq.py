@@ -70,12 +70,11 @@ class Encoder(Module):
         return out, state
 
     def backward(self, d_out=None, d_state=None):
-        out_shape = self._peek_cache()   # popped at the end: a refused gradient can be corrected and retried
+        out_shape = self._pop_cache()
         if d_out is None:
             d_out = get_array_module(self.lstm.weight_ih_l0.data).zeros(out_shape, dtype=self.dtype)
         d_embedded, _ = self.lstm.backward(d_out, d_state)
         self.embedding.backward(d_embedded)
-        self._pop_cache()
         return None
 
 
@@ -121,9 +120,7 @@ class Decoder(Module):
 
     def backward(self, dlogits, d_state=None):
         dlogits = check.float_array(dlogits, "dlogits", self.dtype)
-        check.shape_equal(dlogits, "dlogits", self._peek_cache(), "(the shape of the logits)")
-        self.lstm.check_d_state(d_state)   # before the output layer adds anything
-        self._pop_cache()
+        check.shape_equal(dlogits, "dlogits", self._pop_cache(), "(the shape of the logits)")
         d_hidden = self.out.backward(dlogits)
         d_embedded, d_state0 = self.lstm.backward(d_hidden, d_state)
         self.embedding.backward(d_embedded)
@@ -203,10 +200,9 @@ class Seq2Seq(Module):
         Adds every parameter's gradient into ``.grad``. Returns ``(None, None)``:
         ``src`` and ``tgt_in`` are token ids and have no gradient.
         """
-        self._peek_cache()  # popped last: if the decoder refuses dlogits, a corrected call can be retried
+        self._pop_cache()
         _, d_encoder_state = self.decoder.backward(dlogits)
         self.encoder.backward(None, d_encoder_state)
-        self._pop_cache()
         return None, None
 
     def greedy_decode(self, src, start_token, end_token, max_len, src_lengths=None):

@@ -307,11 +307,31 @@ def test_dropout_with_one_layer_warns_as_torch_does(torch):
         LSTM(2, 3, num_layers=1, dropout=0.0)
 
 
-@pytest.mark.parametrize("p, error", [(-0.1, ValueError), (1.0, ValueError), (1.5, ValueError),
-                                      ("0.5", TypeError), (True, TypeError)])
+@pytest.mark.parametrize("p, error", [(-0.1, ValueError), (1.5, ValueError), ("0.5", TypeError), (True, TypeError)])
 def test_bad_dropout_is_a_clear_error(p, error):
-    with pytest.raises(error, match=r"dropout must be .*\[0, 1\).*got"):
+    with pytest.raises(error, match=r"dropout must be .*\[0, 1\].*got"):
         LSTM(2, 3, num_layers=2, dropout=p)
+    lstm = LSTM(2, 3, num_layers=2)
+    with pytest.raises(error, match=r"dropout must be .*\[0, 1\].*got"):
+        lstm.dropout = p       # checked also when changed after construction
+    assert lstm.dropout == 0.0
+
+
+@pytest.mark.parametrize("set_later", [False, True], ids=["constructor", "set later"])
+def test_dropout_of_one_drops_everything_as_torch_does(torch, rng, set_later):
+    """p = 1 zeroes every output of the lower layers (not 0/0 = NaN), also when set after construction."""
+    lstm = LSTM(3, 4, num_layers=2, dropout=0.0 if set_later else 1.0, seed=3)
+    if set_later:
+        lstm.dropout = 1
+    twin = torch_twin(lstm, torch)
+    twin.dropout = 1.0
+    x = rng.standard_normal((5, 2, 3))
+    out, (h_n, c_n) = lstm(x)
+    expected, (h_t, c_t) = twin(torch.tensor(x))
+    assert np.isfinite(out).all()
+    assert rel_error(out, expected.detach().numpy()) < 1e-12 and rel_error(h_n, h_t.detach().numpy()) < 1e-12
+    dx, _ = lstm.backward(np.ones_like(out))
+    assert not dx.any()          # nothing reaches the input through a layer that dropped everything
 
 
 # ------------------------------------------------------------------ 3. proj_size

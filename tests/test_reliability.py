@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from numpylstm import (LSTM, RNN, Embedding, Linear, LSTMCell, ReLU, RNNCell, Seq2Seq, Sequential, Sigmoid,
                        Tanh, check_gradients, detach_state, functional, init, numerical_gradient)
 from numpylstm import _validate as check
-from numpylstm import data, fast, functional, io, rnn, train
+from numpylstm import data, fast, functional, functional_rnn, io, rnn, train
 from numpylstm.layers import Dropout, mlp
 from numpylstm.losses import cross_entropy, mse_loss
 from numpylstm.module import MissingForwardError
@@ -203,23 +203,23 @@ def rnn_kernel_arrays(rng, N=3, I=2, H=4, T=5):
 
 
 @pytest.mark.parametrize("call, fragments", [
-    (lambda a: rnn.rnn_step_forward(a["x"], a["h"][:1], a["W_ih"], a["W_hh"]), ["rnn_step_forward: h", "(3, 4)",
+    (lambda a: functional_rnn.rnn_step_forward(a["x"], a["h"][:1], a["W_ih"], a["W_hh"]), ["rnn_step_forward: h", "(3, 4)",
                                                                                "(1, 4)"]),
-    (lambda a: rnn.rnn_step_forward(a["x"][0], a["h"], a["W_ih"], a["W_hh"]), ["x", "(N, I)", "(2,)"]),
-    (lambda a: rnn.rnn_step_forward(a["x"], a["h"], a["W_ih"], a["W_hh"][:, :3]), ["W_hh", "(4, 4)", "(4, 3)"]),
-    (lambda a: rnn.rnn_step_forward(a["x"], a["h"], a["W_ih"], a["W_hh"], a["b"][:1], a["b"][:1]),
+    (lambda a: functional_rnn.rnn_step_forward(a["x"][0], a["h"], a["W_ih"], a["W_hh"]), ["x", "(N, I)", "(2,)"]),
+    (lambda a: functional_rnn.rnn_step_forward(a["x"], a["h"], a["W_ih"], a["W_hh"][:, :3]), ["W_hh", "(4, 4)", "(4, 3)"]),
+    (lambda a: functional_rnn.rnn_step_forward(a["x"], a["h"], a["W_ih"], a["W_hh"], a["b"][:1], a["b"][:1]),
      ["b_ih", "(4,)", "(1,)"]),
-    (lambda a: rnn.rnn_step_forward(a["x"], a["h"], a["W_ih"], a["W_hh"], a["b"], None), ["b_ih without b_hh"]),
-    (lambda a: rnn.rnn_sequence_forward(a["X"], a["h"][0], a["W_ih"], a["W_hh"]), ["rnn_sequence_forward: h0",
+    (lambda a: functional_rnn.rnn_step_forward(a["x"], a["h"], a["W_ih"], a["W_hh"], a["b"], None), ["b_ih without b_hh"]),
+    (lambda a: functional_rnn.rnn_forward(a["X"], a["h"][0], a["W_ih"], a["W_hh"]), ["rnn_forward: h0",
                                                                                   "(3, 4)", "(4,)"]),
-    (lambda a: rnn.rnn_sequence_forward(a["X"][0], a["h"], a["W_ih"], a["W_hh"]), ["x", "(T, N, I)", "(3, 2)"]),
-    (lambda a: rnn.rnn_step_backward(a["h"][:1], rnn.rnn_step_forward(a["x"], a["h"], a["W_ih"], a["W_hh"])[1]),
+    (lambda a: functional_rnn.rnn_forward(a["X"][0], a["h"], a["W_ih"], a["W_hh"]), ["x", "(T, N, I)", "(3, 2)"]),
+    (lambda a: functional_rnn.rnn_step_backward(a["h"][:1], functional_rnn.rnn_step_forward(a["x"], a["h"], a["W_ih"], a["W_hh"])[1]),
      ["rnn_step_backward: dh_next", "(3, 4)", "(1, 4)"]),
-    (lambda a: rnn.rnn_sequence_backward(np.zeros((5, 1, 4)), None,
-                                         rnn.rnn_sequence_forward(a["X"], a["h"], a["W_ih"], a["W_hh"])[2]),
-     ["rnn_sequence_backward: d_out", "(5, 3, 4)", "(5, 1, 4)"]),
-    (lambda a: rnn.rnn_sequence_backward(np.zeros((5, 3, 4)), np.zeros((1, 4)),
-                                         rnn.rnn_sequence_forward(a["X"], a["h"], a["W_ih"], a["W_hh"])[2]),
+    (lambda a: functional_rnn.rnn_backward(np.zeros((5, 1, 4)), None,
+                                         functional_rnn.rnn_forward(a["X"], a["h"], a["W_ih"], a["W_hh"])[2]),
+     ["rnn_backward: d_out", "(5, 3, 4)", "(5, 1, 4)"]),
+    (lambda a: functional_rnn.rnn_backward(np.zeros((5, 3, 4)), np.zeros((1, 4)),
+                                         functional_rnn.rnn_forward(a["X"], a["h"], a["W_ih"], a["W_hh"])[2]),
      ["dh_n", "(3, 4)", "(1, 4)"]),
 ], ids=["h of one row", "x rank", "W_hh", "bias size", "one bias", "h0 without batch", "X rank",
         "step dh_next", "sequence d_out", "sequence dh_n"])
@@ -415,10 +415,10 @@ def test_malformed_lstm_calls_raise_naming_the_argument(config, sizes, mistake, 
     elif mistake == "input dtype":
         bad = array_of_dtype(x_shape, data.draw(refused_dtypes))
         call, error, words = lambda: lstm(bad), TypeError, ["input", str(bad.dtype)]
-    elif mistake == "empty input":
-        emptied = data.draw(st.sampled_from([0, 1]))      # the time or the batch axis
+    elif mistake == "empty input":   # no time step (an empty batch is allowed, as in PyTorch)
+        emptied = 1 if config["batch_first"] else 0
         bad = np.ones(tuple(0 if k == emptied else size for k, size in enumerate(x_shape)))
-        call, error, words = lambda: lstm(bad), ValueError, ["input", "empty", str(bad.shape)]
+        call, error, words = lambda: lstm(bad), ValueError, ["input", "at least one time step", str(bad.shape)]
     elif mistake in ("h0 shape", "c0 shape"):
         good, name = (h_shape, "h0 (state[0])") if mistake == "h0 shape" else (c_shape, "c0 (state[1])")
         bad = np.zeros(data.draw(wrong_shapes(good)))
