@@ -158,7 +158,7 @@ def test_a_multi_line_library_error_is_joined_into_one_line(capsys, monkeypatch)
     def refuse(*args, **kwargs):
         raise ValueError("first problem:\n  second problem")
 
-    monkeypatch.setattr("numpylstm.cli.gradcheck_report", refuse)
+    monkeypatch.setattr("numpylstm.tasks.gradient_check", refuse)
     line = assert_clean_failure(capsys, main(["gradcheck"]))
     assert line == "numpylstm: error: first problem:; second problem"
 
