@@ -261,14 +261,8 @@ class Embedding(Module):
     def _resolve_padding_idx(self, padding_idx):
         if padding_idx is None:
             return None
-        if isinstance(padding_idx, bool) or not isinstance(padding_idx, numbers.Integral):
-            raise TypeError(f"padding_idx must be an integer or None, got {padding_idx!r}")
-        if not -self.num_embeddings <= padding_idx < self.num_embeddings:
-            raise ValueError(
-                f"padding_idx must be in [-{self.num_embeddings}, {self.num_embeddings - 1}] "
-                f"(num_embeddings={self.num_embeddings}), got {padding_idx}"
-            )
-        return int(padding_idx) % self.num_embeddings
+        n = self.num_embeddings
+        return check.integer(padding_idx, "padding_idx", -n, n - 1, context=f" (num_embeddings={n}) or None") % n
 
     def extra_repr(self):
         extra = f", padding_idx={self.padding_idx}" if self.padding_idx is not None else ""
@@ -276,7 +270,8 @@ class Embedding(Module):
 
     def forward(self, ids, name="input"):
         """``weight[ids]``; errors call the ids ``name`` (models pass their own argument's name)."""
-        ids = check_token_ids(ids, name, self.num_embeddings)
+        ids = check.integer_array(ids, name, 0, self.num_embeddings - 1, what="integer token ids",
+                                  context=f" (vocabulary of {self.num_embeddings})")
         check.non_empty(ids, name)
         ids = get_array_module(self.weight.data).array(ids, copy=True)  # a copy: the caller may change ids
         self._push_cache(ids)
@@ -292,24 +287,6 @@ class Embedding(Module):
         if self.weight.requires_grad:
             get_array_module(dy).add.at(self.weight.grad, ids, dy)
         return None
-
-
-def check_token_ids(ids, name, vocab_size):
-    """``ids`` as an integer array with values in [0, vocab_size); TypeError or ValueError otherwise.
-
-    Floats are refused rather than rounded: a float where a token id belongs is
-    almost always a mix-up of inputs.
-    """
-    if not hasattr(ids, "dtype"):
-        ids = np.asarray(ids)
-    if ids.dtype.kind not in "iu":
-        raise TypeError(f"{name} must be an array of integer token ids, got dtype {ids.dtype}")
-    if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= vocab_size):
-        raise ValueError(
-            f"{name} must hold token ids in [0, {vocab_size - 1}] (vocabulary of {vocab_size}), "
-            f"got values from {int(ids.min())} to {int(ids.max())}"
-        )
-    return ids
 
 
 # ---------------------------------------------------------------------- Sequential

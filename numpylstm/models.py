@@ -333,12 +333,12 @@ class CharLM(_LSTMBody):
         return generated
 
     def _check_prefix(self, prefix):
-        prefix = np.asarray(prefix)
-        if prefix.ndim != 1 or prefix.size == 0:
-            raise ValueError(f"prefix must be a non-empty 1-D sequence of token ids, got shape {prefix.shape}")
-        if prefix.dtype.kind not in "iu":
-            raise TypeError(f"prefix must hold integer token ids, got dtype {prefix.dtype}")
-        return prefix.astype(np.int64)
+        shape = np.shape(prefix)
+        if len(shape) != 1 or shape[0] == 0:
+            raise ValueError(f"prefix must be a non-empty 1-D sequence of token ids, got shape {shape}")
+        prefix = check.integer_array(prefix, "prefix", 0, self.vocab_size - 1, what="integer token ids",
+                                     context=f" (vocabulary of {self.vocab_size})")
+        return to_numpy(prefix).astype(np.int64)
 
 
 def softmax(logits):

@@ -10,7 +10,7 @@ from typing import List, NamedTuple, Optional
 import numpy as np
 
 from . import _validate as check
-from .backend import get_array_module
+from .backend import get_array_module, to_numpy
 from . import fast, functional
 from .functional import GATES, lstm_step_backward, lstm_step_forward, reverse_padded
 from .layers import dropout_mask
@@ -440,17 +440,11 @@ class LSTM(Module):
             return None
         if unbatched:
             raise ValueError("lengths needs batched input (T, N, features); got unbatched input of 2 dimensions")
-        lengths = np.asarray(lengths.get() if hasattr(lengths, "get") else lengths)
-        if lengths.dtype.kind not in "iu":
-            raise TypeError(f"lengths must be integers, got dtype {lengths.dtype}")
-        if lengths.shape != (N,):
-            raise ValueError(f"lengths must have shape ({N},), one length per sequence, got {lengths.shape}")
-        if lengths.min() < 1 or lengths.max() > T:
-            raise ValueError(
-                f"lengths must be between 1 and the sequence length T={T}, got values from "
-                f"{lengths.min()} to {lengths.max()}"
-            )
-        return get_array_module(self.weight_ih_l0.data).asarray(lengths.astype(np.int64))
+        lengths = check.integer_array(lengths, "lengths", what="integers")
+        check.shape_equal(lengths, "lengths", (N,), "(one length per sequence)")
+        lengths = check.integer_array(lengths, "lengths", 1, T, what="values",
+                                      context=f" (1 to the sequence length T={T})")
+        return get_array_module(self.weight_ih_l0.data).asarray(to_numpy(lengths).astype(np.int64))
 
     # ---------------------------------------------------------------- backward
     def backward(self, d_out, d_state=None):

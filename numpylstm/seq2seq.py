@@ -268,8 +268,5 @@ def _sizes(**sizes):
 
 
 def _token(value, name, vocab_size):
-    token = check.non_negative_int(value, name)
-    if token >= vocab_size:
-        raise ValueError(f"{name} must be a token id in [0, {vocab_size - 1}] (target vocabulary of "
-                         f"{vocab_size}), got {token}")
-    return token
+    return check.integer(value, name, 0, vocab_size - 1, context=f" (a token id of the target vocabulary of "
+                                                                 f"{vocab_size})")

@@ -332,7 +332,7 @@ def test_embedding_refuses_bad_ids():
         embedding(np.array([0, 5]))
     with pytest.raises(ValueError, match="from -1 to 2"):
         embedding(np.array([-1, 2]))
-    with pytest.raises(ValueError, match=r"padding_idx must be in \[-5, 4\].*got 5"):
+    with pytest.raises(ValueError, match=r"padding_idx must be an integer in \[-5, 4\].*got 5"):
         Embedding(5, 3, padding_idx=5)
 
 

@@ -442,14 +442,18 @@ def test_lengths_gradients_match_finite_differences_and_catch_a_misaligned_rever
 
 
 LENGTH_ERRORS = {
-    "zero": ([2, 0, 3], ValueError, r"lengths must be between 1 and the sequence length T=4, got values from 0 to 3"),
-    "too long": ([2, 5, 3], ValueError, r"lengths must be between 1 and the sequence length T=4, got .* to 5"),
-    "negative": ([2, -1, 3], ValueError, r"lengths must be between 1 and .*T=4, got values from -1"),
-    "too few": ([2, 3], ValueError, r"lengths must have shape \(3,\), one length per sequence, got \(2,\)"),
+    "zero": ([2, 0, 3], ValueError, r"lengths must hold values in \[1, 4\] \(1 to the sequence length T=4\), "
+                                    r"got values from 0 to 3"),
+    "too long": ([2, 5, 3], ValueError, r"lengths must hold values in \[1, 4\].*T=4.*got .* to 5"),
+    "negative": ([2, -1, 3], ValueError, r"lengths must hold values in \[1, 4\].*got values from -1"),
+    "too few": ([2, 3], ValueError, r"lengths must have shape \(3,\) \(one length per sequence\), got \(2,\)"),
     "too many": ([[2, 3, 4]], ValueError, r"lengths must have shape \(3,\).*got \(1, 3\)"),
-    "floats": ([2.0, 3.0, 4.0], TypeError, r"lengths must be integers, got dtype float64"),
-    "fractions": ([2.5, 3, 4], TypeError, r"lengths must be integers, got dtype float64"),
-    "booleans": ([True, True, False], TypeError, r"lengths must be integers, got dtype bool"),
+    "floats": ([2.0, 3.0, 4.0], TypeError, r"lengths must be an array of integers, got dtype float64"),
+    "fractions": ([2.5, 3, 4], TypeError, r"lengths must be an array of integers, got dtype float64"),
+    "booleans": ([True, True, False], TypeError, r"lengths must be an array of integers, got dtype bool"),
+    "ragged": ([[2], [3, 4]], ValueError, r"lengths must be a rectangular array of integers, got a ragged list"),
+    "huge uint64": (np.array([2, 2**64 - 1, 3], dtype=np.uint64), ValueError,
+                    r"lengths must hold values in \[1, 4\].*got values from 2 to 18446744073709551615"),
 }
 
 

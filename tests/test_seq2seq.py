@@ -233,9 +233,9 @@ def test_seq2seq_refuses_bad_input(rng):
     with pytest.raises(ValueError, match=r"token ids in \[0, 5\].*from 0 to 6"):
         model(np.array([[0, 6]]), random_ids(rng, (3, 2)))
     src = random_ids(rng, (4, 2))
-    with pytest.raises(ValueError, match=r"end_token must be a token id in \[0, 5\].*got 6"):
+    with pytest.raises(ValueError, match=r"end_token must be an integer in \[0, 5\] \(a token id.*got 6"):
         model.greedy_decode(src, 0, 6, 5)
-    with pytest.raises(TypeError, match="start_token must be a non-negative integer"):
+    with pytest.raises(TypeError, match=r"start_token must be an integer in \[0, 5\]"):
         model.greedy_decode(src, 0.0, 1, 5)
     with pytest.raises(ValueError, match="max_len must be a positive integer, got 0"):
         model.greedy_decode(src, 0, 1, 0)
