@@ -125,7 +125,7 @@ class SequenceRegressor(_LSTMBody):
         super().__init__()
         if head not in HEADS:
             raise ValueError(f"head must be one of {HEADS}, got {head!r}")
-        self.head_on = head
+        self.predict_at = head   # which steps the head reads: "last" or "every"
         lstm_seed, head_seed = spawn_seeds(seed, 2)
         features = self._build_lstm(input_size, hidden_size, num_layers, bidirectional, dropout,
                                     batch_first, dtype, lstm_seed)
@@ -136,10 +136,10 @@ class SequenceRegressor(_LSTMBody):
                             dropout=float(dropout), batch_first=bool(batch_first), dtype=str(self.dtype))
 
     def extra_repr(self):
-        return f"head={self.head_on!r}"
+        return f"head={self.predict_at!r}"
 
     def forward(self, x, lengths=None):
-        if self.head_on == "every":
+        if self.predict_at == "every":
             out, _ = self.lstm(x, lengths=lengths)
             self._push_cache(None)  # one cache per forward, so backward pairs with it
             return self.head(out)
@@ -151,7 +151,7 @@ class SequenceRegressor(_LSTMBody):
     def backward(self, dy):
         shapes = self._pop_cache()
         d_features = self.head.backward(dy)
-        if self.head_on == "every":
+        if self.predict_at == "every":
             dx, _ = self.lstm.backward(d_features)
             return dx
         return self._summary_backward(d_features, shapes)

@@ -257,6 +257,7 @@ class Module:
             raise TypeError(f"state_dict must be a mapping of parameter names to arrays (as state_dict() "
                             f"returns), got {type(state_dict).__name__}")
         strict = check.boolean(strict, "strict")
+        state_dict = self._with_current_names(state_dict)
         params = OrderedDict(self.named_parameters())
         problems = _state_dict_problems(params, state_dict, strict)
         if problems:
@@ -269,6 +270,22 @@ class Module:
                 param.data[...] = xp.asarray(state_dict[name], dtype=param.data.dtype)
         return IncompatibleKeys([name for name in params if name not in state_dict],
                                 [name for name in state_dict if name not in params])
+
+    def _with_current_names(self, state_dict):
+        """``state_dict`` with names a module class has since renamed (its ``renamed_parameters``,
+        old prefix -> new) replaced by the current ones, so older saved weights still load."""
+        renames = [(f"{where}.{old}" if where else old, f"{where}.{new}" if where else new)
+                   for where, module in self.named_modules()
+                   for old, new in getattr(module, "renamed_parameters", {}).items()]
+        if not renames:
+            return state_dict
+        current = OrderedDict()
+        for name, value in state_dict.items():
+            for old, new in renames:
+                if name.startswith(old):
+                    name = new + name[len(old):]
+            current[name] = value
+        return current
 
     def __repr__(self):
         lines = [f"{type(self).__name__}({self.extra_repr()})"]

@@ -246,7 +246,7 @@ def test_seq2seq_names_src_and_tgt_in():
     raises_naming(ValueError, lambda: model(src[:0], tgt_in), "src", "empty", "(0, 2)")
     raises_naming(TypeError, lambda: model(src, tgt_in.astype(float)), "tgt_in", "float64")
     model(src, tgt_in)
-    raises_naming(ValueError, lambda: model.backward(np.zeros((1, 2, 5))), "dlogits", "(1, 2, 4)", "(1, 2, 5)")
+    raises_naming(ValueError, lambda: model.backward(np.zeros((1, 2, 5))), "d_logits", "(1, 2, 4)", "(1, 2, 5)")
 
 
 def test_encoder_and_decoder_name_their_gradients():
@@ -255,7 +255,7 @@ def test_encoder_and_decoder_name_their_gradients():
     encoder(ids)
     raises_naming(ValueError, lambda: encoder.backward(np.zeros((1, 3, 2))), "d_out", "(1, 3, 3)", "(1, 3, 2)")
     decoder(ids)
-    raises_naming(ValueError, lambda: decoder.backward(np.zeros((1, 3, 4))), "dlogits", "(1, 3, 5)", "(1, 3, 4)")
+    raises_naming(ValueError, lambda: decoder.backward(np.zeros((1, 3, 4))), "d_logits", "(1, 3, 5)", "(1, 3, 4)")
 
 
 # --------------------------------------------------------------------- data.py
