@@ -10,7 +10,7 @@ a cache (in training mode only), ``backward(d_output)`` pops the newest one,
 respect to the input. A backward without its forward raises
 ``MissingForwardError`` (a ``RuntimeError`` and a ``ValueError``); a backward
 refused for a gradient of the wrong shape keeps its forward's cache, so it can
-be corrected and called again. Empty inputs (a zero-length axis) are refused.
+be corrected and called again. An empty batch gives an empty output, as in PyTorch.
 
 The derivatives, for ``y = f(x)`` and the incoming gradient ``dy``::
 
@@ -42,10 +42,8 @@ def spawn_seeds(seed, count):
 
 
 def _float_input(x, name="input"):
-    """``x`` as a non-empty floating array, keeping its own dtype (parameter-free modules have none to impose)."""
-    x = check.float_array(x, name, None)
-    check.non_empty(x, name)
-    return x
+    """``x`` as a floating array, keeping its own dtype (parameter-free modules have none to impose)."""
+    return check.float_array(x, name, None)
 
 
 # -------------------------------------------------------------------------- Linear
@@ -66,8 +64,8 @@ class Linear(Module):
     Shapes
     ------
     ``y = linear(x)``: x (..., in_features) -> y (..., out_features); any number of leading
-    axes (none of them empty), so one head runs on every time step (T, N, H) or on the last
-    one (N, H).
+    axes (an empty batch gives an empty output, as in PyTorch), so one head runs on every
+    time step (T, N, H) or on the last one (N, H).
 
     ``dx = linear.backward(dy)``: dy (..., out_features) -> dx (..., in_features), and
     ``weight.grad += dy.T @ x``, ``bias.grad += dy`` summed over the leading axes.
@@ -95,7 +93,6 @@ class Linear(Module):
                 f"input must have in_features={self.in_features} features in its last axis, "
                 f"got shape {tuple(x.shape)}"
             )
-        check.non_empty(x, "input")
         y = x @ self.weight.data.T
         if self.bias is not None:
             y = y + self.bias.data
@@ -239,7 +236,7 @@ class Embedding(Module):
 
     Shapes
     ------
-    ``y = embedding(ids)``: ids, integers of any non-empty shape S -> y (*S, embedding_dim).
+    ``y = embedding(ids)``: ids, integers of any shape S -> y (*S, embedding_dim).
 
     ``embedding.backward(dy)``: dy (*S, embedding_dim). Adds ``dy`` at every
     position into the row of its id (a scatter-add, ``np.add.at``: an id that
@@ -272,7 +269,6 @@ class Embedding(Module):
         """``weight[ids]``; errors call the ids ``name`` (models pass their own argument's name)."""
         ids = check.integer_array(ids, name, 0, self.num_embeddings - 1, what="integer token ids",
                                   context=f" (vocabulary of {self.num_embeddings})")
-        check.non_empty(ids, name)
         ids = get_array_module(self.weight.data).array(ids, copy=True)  # a copy: the caller may change ids
         self._push_cache(ids)
         return self.weight.data[ids]

@@ -1,4 +1,5 @@
 """Assertions shared by the test files."""
+import numpy as np
 import pytest
 
 
@@ -10,3 +11,12 @@ def raises_naming(error, call, *fragments):
     for fragment in fragments:
         assert fragment in message, f"{fragment!r} is not in the message {message!r}"
     return message
+
+
+def random_array(rng, shape, scale, dtype=np.float64):
+    return (scale * rng.standard_normal(shape)).astype(dtype)
+
+
+def assert_finite(*arrays):
+    for array in arrays:
+        assert np.all(np.isfinite(array)), "a well-formed call returned nan or inf"

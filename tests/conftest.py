@@ -53,3 +53,10 @@ def torch():
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(params=["fast", "reference"], scope="session")
+def engine(request):
+    """The LSTM engine a test builds its LSTMs with: every such test runs once per engine (a string,
+    so one value can serve the whole session and hypothesis's tests)."""
+    return request.param

@@ -1,10 +1,10 @@
 """Built-in tasks: shapes, seeding, targets recomputed independently, splits, vocabulary, batching."""
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from numpylstm import data
+
 from assertions import raises_naming
 from strategies import seeds
 
@@ -289,3 +289,21 @@ def test_make_rng_takes_every_seed_the_modules_take():
     np.testing.assert_array_equal(a, b)
     with pytest.raises(TypeError, match="seed must be None"):
         data.make_rng("x")
+
+
+def test_minibatches_refuse_lists_naming_the_position():
+    raises_naming(TypeError, lambda: list(data.minibatches(np.zeros(3), [1, 2, 3], batch_size=2)), "arrays[1]",
+                  "list")
+
+
+def test_last_value_baseline_takes_array_likes_and_refuses_bad_ones():
+    np.testing.assert_array_equal(data.last_value_baseline([[[1.0], [2.0]]]), [[2.0]])
+    raises_naming(TypeError, lambda: data.last_value_baseline(np.zeros((2, 3, 1), dtype=int)), "X", "int64")
+    raises_naming(ValueError, lambda: data.last_value_baseline(np.zeros((0, 3, 1))), "X", "empty")
+
+
+def test_unigram_entropy_refuses_negative_ids_and_a_too_small_vocabulary():
+    raises_naming(ValueError, lambda: data.unigram_entropy(np.array([-1, 2])), "ids", ">= 0", "-1")
+    raises_naming(ValueError, lambda: data.unigram_entropy(np.array([1, 5]), n_tokens=3), "n_tokens=3", "5")
+    raises_naming(TypeError, lambda: data.unigram_entropy(np.array([1, 2]), n_tokens="3"), "n_tokens")
+    assert data.unigram_entropy(np.array([0, 1]), n_tokens=4) == pytest.approx(np.log(2))

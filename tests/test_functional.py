@@ -3,11 +3,11 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
-from numpylstm import functional as F
+from numpylstm import fast, functional, functional as F
 from numpylstm.gradcheck import numerical_gradient, rel_error
+
 from assertions import raises_naming
 from strategies import seeds, small_sizes
 
@@ -253,3 +253,46 @@ def test_sequence_backward_refuses_gradients_of_the_wrong_shape_and_foreign_cach
                   "lstm_backward: dh_n must have shape (2, 3), got (1, 3)")
     raises_naming(TypeError, lambda: F.lstm_backward(grads["d_out"], None, None, cache.steps),
                   "lstm_backward: cache must be the LSTMCache of functional.lstm_forward", "list")
+
+
+def lstm_kernel_arrays(rng, N=3, I=2, H=4, T=5):
+    return dict(x=rng.standard_normal((N, I)), h=rng.standard_normal((N, H)), c=rng.standard_normal((N, H)),
+                W_ih=rng.standard_normal((4 * H, I)), W_hh=rng.standard_normal((4 * H, H)),
+                b=rng.standard_normal(4 * H), X=rng.standard_normal((T, N, I)))
+
+
+def step_forward(a, **changes):
+    args = dict(x=a["x"], h=a["h"], c=a["c"], W_ih=a["W_ih"], W_hh=a["W_hh"], b_ih=a["b"], b_hh=a["b"])
+    return functional.lstm_step_forward(**{**args, **changes})
+
+
+@pytest.mark.parametrize("call, fragments", [
+    (lambda a: step_forward(a, h=a["h"][:1]), ["lstm_step_forward: h", "(3, 4)", "(1, 4)"]),
+    (lambda a: step_forward(a, c=a["c"][0]), ["lstm_step_forward: c", "(3, 4)", "(4,)"]),
+    (lambda a: step_forward(a, b_ih=a["b"][:1], b_hh=a["b"][:1]), ["b_ih", "(16,)", "(1,)"]),
+    (lambda a: step_forward(a, b_hh=None), ["b_ih without b_hh"]),
+    (lambda a: functional.lstm_step_backward(a["h"][:1], None, step_forward(a)[2]),
+     ["lstm_step_backward: dh_next", "(3, 4)", "(1, 4)"]),
+    (lambda a: functional.lstm_step_backward(a["h"], a["c"][:1], step_forward(a)[2]), ["dc_next", "(1, 4)"]),
+], ids=["h", "c", "bias size", "one bias", "dh_next", "dc_next"])
+def test_lstm_step_kernels_refuse_shapes_they_would_broadcast(call, fragments, rng):
+    raises_naming(ValueError, lambda: call(lstm_kernel_arrays(rng)), *fragments)
+
+
+def sequence_forward(a, kernels=functional, **changes):
+    args = dict(x=a["X"], h0=a["h"], c0=a["c"], W_ih=a["W_ih"], W_hh=a["W_hh"], b_ih=a["b"], b_hh=a["b"])
+    return kernels.lstm_forward(**{**args, **changes})
+
+
+# test_fast covers the other arguments of the sequence kernels (x, h0, c0, weights, biases, d_out).
+@pytest.mark.parametrize("kernels", [functional, fast], ids=["definition", "fast"])
+@pytest.mark.parametrize("call, fragments", [
+    (lambda k, a: sequence_forward(a, k, lengths=np.array([2, 3])), ["lstm_forward: lengths", "(3,)", "(2,)"]),
+    (lambda k, a: k.lstm_backward(np.zeros((5, 3, 4)), np.zeros((1, 4)), None, sequence_forward(a, k)[3]),
+     ["lstm_backward: dh_n", "(3, 4)", "(1, 4)"]),
+    (lambda k, a: k.lstm_backward(np.zeros((5, 3, 4)), None, np.zeros(4), sequence_forward(a, k)[3]),
+     ["lstm_backward: dc_n", "(3, 4)", "(4,)"]),
+], ids=["lengths", "dh_n", "dc_n"])
+def test_lstm_sequence_kernels_refuse_lengths_and_state_gradients_they_would_broadcast(kernels, call, fragments,
+                                                                                       rng):
+    raises_naming(ValueError, lambda: call(kernels, lstm_kernel_arrays(rng)), *fragments)

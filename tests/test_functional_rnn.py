@@ -2,11 +2,12 @@
 sequence kernels against the step kernels chained."""
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 import numpylstm.functional_rnn as F
-from numpylstm import numerical_gradient, rel_error
+from numpylstm import functional_rnn, numerical_gradient, rel_error
+
+from assertions import raises_naming
 from strategies import seeds, small_sizes
 
 NONLINEARITIES = ["tanh", "relu"]
@@ -108,3 +109,33 @@ def test_sequence_forward_leaves_its_inputs_alone(rng):
         np.testing.assert_array_equal(a, b)
 
 
+
+
+def rnn_kernel_arrays(rng, N=3, I=2, H=4, T=5):
+    return dict(x=rng.standard_normal((N, I)), h=rng.standard_normal((N, H)), W_ih=rng.standard_normal((H, I)),
+                W_hh=rng.standard_normal((H, H)), b=rng.standard_normal(H), X=rng.standard_normal((T, N, I)))
+
+
+@pytest.mark.parametrize("call, fragments", [
+    (lambda a: functional_rnn.rnn_step_forward(a["x"], a["h"][:1], a["W_ih"], a["W_hh"]), ["rnn_step_forward: h", "(3, 4)",
+                                                                               "(1, 4)"]),
+    (lambda a: functional_rnn.rnn_step_forward(a["x"][0], a["h"], a["W_ih"], a["W_hh"]), ["x", "(N, I)", "(2,)"]),
+    (lambda a: functional_rnn.rnn_step_forward(a["x"], a["h"], a["W_ih"], a["W_hh"][:, :3]), ["W_hh", "(4, 4)", "(4, 3)"]),
+    (lambda a: functional_rnn.rnn_step_forward(a["x"], a["h"], a["W_ih"], a["W_hh"], a["b"][:1], a["b"][:1]),
+     ["b_ih", "(4,)", "(1,)"]),
+    (lambda a: functional_rnn.rnn_step_forward(a["x"], a["h"], a["W_ih"], a["W_hh"], a["b"], None), ["b_ih without b_hh"]),
+    (lambda a: functional_rnn.rnn_forward(a["X"], a["h"][0], a["W_ih"], a["W_hh"]), ["rnn_forward: h0",
+                                                                                  "(3, 4)", "(4,)"]),
+    (lambda a: functional_rnn.rnn_forward(a["X"][0], a["h"], a["W_ih"], a["W_hh"]), ["x", "(T, N, I)", "(3, 2)"]),
+    (lambda a: functional_rnn.rnn_step_backward(a["h"][:1], functional_rnn.rnn_step_forward(a["x"], a["h"], a["W_ih"], a["W_hh"])[1]),
+     ["rnn_step_backward: dh_next", "(3, 4)", "(1, 4)"]),
+    (lambda a: functional_rnn.rnn_backward(np.zeros((5, 1, 4)), None,
+                                         functional_rnn.rnn_forward(a["X"], a["h"], a["W_ih"], a["W_hh"])[2]),
+     ["rnn_backward: d_out", "(5, 3, 4)", "(5, 1, 4)"]),
+    (lambda a: functional_rnn.rnn_backward(np.zeros((5, 3, 4)), np.zeros((1, 4)),
+                                         functional_rnn.rnn_forward(a["X"], a["h"], a["W_ih"], a["W_hh"])[2]),
+     ["dh_n", "(3, 4)", "(1, 4)"]),
+], ids=["h of one row", "x rank", "W_hh", "bias size", "one bias", "h0 without batch", "X rank",
+        "step dh_next", "sequence d_out", "sequence dh_n"])
+def test_rnn_kernels_refuse_shapes_they_would_broadcast(call, fragments, rng):
+    raises_naming(ValueError, lambda: call(rnn_kernel_arrays(rng)), *fragments)

@@ -4,7 +4,9 @@ import pytest
 from hypothesis import given, settings
 
 import numpylstm.recurrent as recurrent
-from numpylstm import LSTM, LSTMCell, check_gradients, numerical_gradient, rel_error
+from numpylstm import check_gradients, Linear, LSTM, LSTMCell, numerical_gradient, rel_error
+
+from assertions import raises_naming
 from strategies import lstm_configs, seeds, sequence_shapes
 
 
@@ -117,3 +119,16 @@ def test_report_lookup_of_an_unknown_tensor_lists_the_known_ones(rng):
     report = check_gradients(LSTMCell(2, 2, seed=0), (rng.standard_normal((1, 2)),))
     with pytest.raises(KeyError, match="weight_ih"):
         report["weight_xx"]
+
+
+def test_numerical_gradient_refuses_integer_arrays_it_would_truncate():
+    x = np.arange(3)
+    raises_naming(TypeError, lambda: numerical_gradient(lambda: float((x ** 2).sum()), x), "x", "int64")
+    raises_naming(ValueError, lambda: numerical_gradient(lambda: 0.0, np.zeros(2), eps=0), "eps", "0")
+    raises_naming(TypeError, lambda: numerical_gradient(3.0, np.zeros(2)), "f", "callable", "float")
+
+
+def test_check_gradients_refuses_non_modules_and_bad_tolerances():
+    raises_naming(TypeError, lambda: check_gradients(np.tanh, (np.zeros(2),)), "module", "Module", "ufunc")
+    raises_naming(ValueError, lambda: check_gradients(Linear(2, 2), (np.zeros((1, 2)),), tolerance=-1e-6),
+                  "tolerance", "-1e-06")

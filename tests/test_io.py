@@ -5,9 +5,10 @@ import pickle
 import numpy as np
 import pytest
 
-from numpylstm import LSTM, io
+from numpylstm import io, LSTM
 from numpylstm.layers import Linear, ReLU, Sequential
 from numpylstm.models import SequenceRegressor
+
 from assertions import raises_naming
 
 
@@ -257,3 +258,9 @@ def test_strict_false_loads_what_fits(tmp_path):
 ])
 def test_bad_arguments(tmp_path, call, error, words):
     raises_naming(error, lambda: call(tmp_path), *words)
+
+
+def test_io_load_strict_must_be_a_boolean(tmp_path):
+    linear = Linear(3, 2)
+    path = io.save(linear, tmp_path / "linear")
+    raises_naming(TypeError, lambda: io.load(linear, path, strict="false"), "strict", "'false'")

@@ -1,12 +1,13 @@
 """Linear, activations, Dropout, Embedding, Sequential and mlp: gradients, PyTorch parity, input checks."""
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from numpylstm.gradcheck import check_gradients, numerical_gradient, rel_error
-from numpylstm.layers import Dropout, Embedding, Linear, ReLU, Sequential, Sigmoid, Tanh, mlp
-from strategies import seeds, small_sizes
+from numpylstm.layers import Dropout, Embedding, Linear, mlp, ReLU, Sequential, Sigmoid, Tanh
+
+from assertions import assert_finite, raises_naming, random_array
+from strategies import array_of_dtype, float_dtypes, input_scales, refused_dtypes, seeds, small_sizes, wrong_shapes
 
 TOLERANCE = 1e-6        # finite differences, float64
 PARITY = 1e-9           # against PyTorch, float64
@@ -433,3 +434,97 @@ def test_dropout_of_one_outputs_zeros_and_passes_no_gradient():
     y = dropout(np.ones((3, 4)))
     assert not y.any() and np.isfinite(y).all()
     assert not dropout.backward(np.ones((3, 4))).any()
+
+
+@pytest.mark.parametrize("module, shape", [
+    (Linear(3, 2), (0, 3)), (ReLU(), (0, 4)), (Tanh(), (2, 0)), (Sigmoid(), (0,)), (Dropout(0.5), (0, 2)),
+    (Embedding(4, 2), (3, 0)),
+], ids=["Linear", "ReLU", "Tanh", "Sigmoid", "Dropout", "Embedding"])
+def test_layers_take_an_empty_batch_as_torch_does(torch, module, shape):
+    """An empty batch gives an empty output of the shape PyTorch gives, and an empty backward."""
+    x = np.zeros(shape, dtype=np.int64) if isinstance(module, Embedding) else np.zeros(shape)
+    y = module(x)
+    twin = {Linear: lambda: torch.nn.Linear(3, 2), Embedding: lambda: torch.nn.Embedding(4, 2)}.get(
+        type(module), lambda: torch.nn.Identity())()
+    assert y.shape == tuple(twin(torch.tensor(x)).shape)
+    dx = module.backward(np.zeros(y.shape))
+    assert (dx is None) if isinstance(module, Embedding) else dx.shape == x.shape
+    assert not any(p.grad.any() for p in module.parameters())
+
+
+@pytest.mark.parametrize("hidden, error, fragments", [
+    (2.5, TypeError, ["hidden", "2.5"]), ("8", TypeError, ["hidden", "'8'"]),
+    ([4, 0], ValueError, ["hidden[1]", "0"]), (0, ValueError, ["hidden", "0"]),
+])
+def test_mlp_names_a_bad_hidden_width(hidden, error, fragments):
+    raises_naming(error, lambda: mlp(3, hidden, 1), *fragments)
+
+
+@given(leading=st.lists(small_sizes, min_size=0, max_size=3), fan_in=small_sizes, fan_out=small_sizes,
+       mistake=st.sampled_from(["features", "dtype", "dy shape", "dy dtype"]), data=st.data())
+def test_malformed_linear_calls_raise_naming_the_argument(leading, fan_in, fan_out, mistake, data):
+    linear, shape = Linear(fan_in, fan_out), tuple(leading) + (fan_in,)
+    out_shape = tuple(leading) + (fan_out,)
+    if mistake == "features":
+        bad = np.ones(data.draw(wrong_shapes(shape, axes=[len(shape) - 1])))
+        call, error, words = lambda: linear(bad), ValueError, ["input", f"in_features={fan_in}", str(bad.shape)]
+    elif mistake == "dtype":
+        bad = array_of_dtype(shape, data.draw(refused_dtypes))
+        call, error, words = lambda: linear(bad), TypeError, ["input", str(bad.dtype)]
+    else:
+        linear(np.ones(shape))
+        if mistake == "dy shape":
+            bad = np.ones(data.draw(wrong_shapes(out_shape)))
+            call, error, words = lambda: linear.backward(bad), ValueError, ["dy", str(out_shape), str(bad.shape)]
+        else:
+            bad = array_of_dtype(out_shape, data.draw(refused_dtypes))
+            call, error, words = lambda: linear.backward(bad), TypeError, ["dy", str(bad.dtype)]
+    raises_naming(error, call, *words)
+
+
+@given(vocab=small_sizes, dim=small_sizes, ids_shape=st.lists(small_sizes, min_size=1, max_size=3),
+       mistake=st.sampled_from(["float ids", "id too large", "negative id", "dy shape"]), data=st.data())
+def test_malformed_embedding_calls_raise_naming_the_argument(vocab, dim, ids_shape, mistake, data):
+    embedding, ids = Embedding(vocab, dim), np.zeros(ids_shape, dtype=np.int64)
+    if mistake == "float ids":
+        bad = ids.astype(data.draw(st.sampled_from([np.float32, np.float64, np.bool_])))
+        call, error, words = lambda: embedding(bad), TypeError, ["input", "integer token ids", str(bad.dtype)]
+    elif mistake in ("id too large", "negative id"):
+        bad = ids.copy()
+        bad.flat[data.draw(st.integers(0, bad.size - 1))] = vocab + 2 if mistake == "id too large" else -3
+        call, error, words = lambda: embedding(bad), ValueError, ["input", f"[0, {vocab - 1}]"]
+    else:
+        embedding(ids)
+        good = tuple(ids_shape) + (dim,)
+        bad = np.ones(data.draw(wrong_shapes(good)))
+        call, error, words = lambda: embedding.backward(bad), ValueError, ["dy", str(good), str(bad.shape)]
+    raises_naming(error, call, *words)
+
+
+@pytest.mark.filterwarnings("error")
+@given(leading=st.lists(small_sizes, min_size=0, max_size=3), fan_in=small_sizes, fan_out=small_sizes,
+       bias=st.booleans(), dtype=float_dtypes, scale=input_scales, seed=seeds)
+def test_well_formed_linear_calls(leading, fan_in, fan_out, bias, dtype, scale, seed):
+    rng = np.random.default_rng(seed)
+    linear = Linear(fan_in, fan_out, bias=bias, dtype=dtype, seed=seed)
+    x = random_array(rng, tuple(leading) + (fan_in,), scale)
+    y = linear(x)
+    assert y.shape == tuple(leading) + (fan_out,) and y.dtype == dtype
+    dx = linear.backward(random_array(rng, y.shape, 1.0))
+    assert dx.shape == x.shape and dx.dtype == dtype
+    assert_finite(y, dx, *(p.grad for p in linear.parameters()))
+
+
+@pytest.mark.filterwarnings("error")
+@given(vocab=small_sizes, dim=small_sizes, ids_shape=st.lists(small_sizes, min_size=0, max_size=3),
+       padding=st.booleans(), dtype=float_dtypes, seed=seeds, data=st.data())
+def test_well_formed_embedding_calls(vocab, dim, ids_shape, padding, dtype, seed, data):
+    embedding = Embedding(vocab, dim, padding_idx=0 if padding else None, dtype=dtype, seed=seed)
+    ids = np.array(data.draw(st.lists(st.integers(0, vocab - 1), min_size=int(np.prod(ids_shape)),
+                                      max_size=int(np.prod(ids_shape))))).reshape(ids_shape).astype(np.int64)
+    y = embedding(ids)
+    assert y.shape == tuple(ids_shape) + (dim,) and y.dtype == dtype
+    assert embedding.backward(np.ones(y.shape)) is None
+    assert_finite(y, embedding.weight.grad)
+    if padding:
+        assert not np.any(embedding.weight.grad[0])

@@ -3,12 +3,14 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from numpylstm.gradcheck import numerical_gradient, rel_error
 from numpylstm.losses import cross_entropy, mse_loss
-from strategies import float_arrays, seeds
+
+from assertions import assert_finite, raises_naming, random_array
+from strategies import (array_of_dtype, float_arrays, float_dtypes, input_scales, refused_dtypes, seeds, small_sizes,
+                        wrong_shapes)
 
 TOLERANCE = 1e-6
 PARITY = 1e-9
@@ -184,3 +186,63 @@ def test_losses_on_device_match_the_cpu(device, xp, rng):
     for (cpu_loss, cpu_grad), (dev_loss, dev_grad) in ((cpu_ce, dev_ce), (cpu_mse, dev_mse)):
         assert dev_loss == pytest.approx(cpu_loss, rel=1e-12)
         np.testing.assert_allclose(to_numpy(dev_grad), cpu_grad, rtol=1e-12, atol=1e-15)
+
+
+def test_losses_follow_the_dtype_of_the_prediction():
+    loss, dpred = mse_loss(np.ones(3, dtype=np.float32), np.zeros(3))
+    assert dpred.dtype == np.float32 and loss == 1.0
+    _, dlogits = cross_entropy(np.zeros((2, 3), dtype=np.float32), np.array([0, 2]))
+    assert dlogits.dtype == np.float32
+    raises_naming(TypeError, lambda: mse_loss(np.ones(3), np.ones(3, dtype=np.complex128)), "target", "complex128")
+    raises_naming(TypeError, lambda: cross_entropy(np.ones((2, 3), dtype=bool), np.array([0, 2])), "logits", "bool")
+
+
+@given(shape=st.lists(small_sizes, min_size=1, max_size=3), data=st.data(),
+       mistake=st.sampled_from(["mse target shape", "mse dtype", "ce target shape", "ce target dtype",
+                                "ce target range", "ce mask shape"]))
+def test_malformed_loss_calls_raise_naming_the_argument(shape, mistake, data):
+    shape = tuple(shape)
+    pred, leading, C = np.ones(shape), shape[:-1], shape[-1]
+    target = np.zeros(leading, dtype=np.int64)
+    if mistake == "mse target shape":
+        bad = np.ones(data.draw(wrong_shapes(shape)))
+        call, error, words = lambda: mse_loss(pred, bad), ValueError, ["target", str(shape), str(bad.shape)]
+    elif mistake == "mse dtype":
+        which = data.draw(st.sampled_from(["pred", "target"]))
+        bad = array_of_dtype(shape, data.draw(refused_dtypes))
+        args = (bad, pred) if which == "pred" else (pred, bad)
+        call, error, words = lambda: mse_loss(*args), TypeError, [which, str(bad.dtype)]
+    elif mistake == "ce target shape":
+        bad = np.zeros(data.draw(wrong_shapes(leading)), dtype=np.int64)
+        call, error, words = lambda: cross_entropy(pred, bad), ValueError, ["target", str(leading), str(bad.shape)]
+    elif mistake == "ce target dtype":
+        bad = target.astype(data.draw(st.sampled_from([np.float64, np.bool_, np.complex128])))
+        call, error, words = lambda: cross_entropy(pred, bad), TypeError, ["target", str(bad.dtype)]
+    elif mistake == "ce target range":
+        bad = target.copy()
+        bad.flat[data.draw(st.integers(0, bad.size - 1))] = data.draw(st.sampled_from([-1, C, C + 4]))
+        call, error, words = lambda: cross_entropy(pred, bad), ValueError, ["target", f"[0, {C - 1}]"]
+    else:
+        bad = np.ones(data.draw(wrong_shapes(leading)))
+        call, error, words = lambda: cross_entropy(pred, target, bad), ValueError, ["mask", str(leading),
+                                                                                   str(bad.shape)]
+    raises_naming(error, call, *words)
+
+
+@pytest.mark.filterwarnings("error")
+@given(shape=st.lists(small_sizes, min_size=1, max_size=3), dtype=float_dtypes, scale=input_scales, seed=seeds,
+       masked=st.booleans(), data=st.data())
+def test_well_formed_loss_calls(shape, dtype, scale, seed, masked, data):
+    rng = np.random.default_rng(seed)
+    shape = tuple(shape)
+    pred = random_array(rng, shape, scale, dtype)
+    loss, dpred = mse_loss(pred, random_array(rng, shape, scale))
+    assert np.isfinite(loss) and loss >= 0 and dpred.shape == shape and dpred.dtype == dtype
+    target = rng.integers(0, shape[-1], shape[:-1])
+    mask = None
+    if masked:
+        mask = np.asarray(rng.random(shape[:-1]) < 0.5)
+        mask.flat[data.draw(st.integers(0, mask.size - 1))] = True     # at least one position is kept
+    loss, dlogits = cross_entropy(pred, target, mask)
+    assert np.isfinite(loss) and loss >= 0 and dlogits.shape == shape and dlogits.dtype == dtype
+    assert_finite(dpred, dlogits)

@@ -6,7 +6,9 @@ import numpylstm.models as models
 from numpylstm import check_gradients
 from numpylstm.gradcheck import rel_error
 from numpylstm.layers import Embedding
-from numpylstm.models import CharLM, SequenceClassifier, SequenceRegressor, last_hidden, softmax
+from numpylstm.models import CharLM, last_hidden, SequenceClassifier, SequenceRegressor, softmax
+
+from assertions import raises_naming
 
 PARITY_TOLERANCE = 1e-9
 
@@ -368,3 +370,8 @@ def test_a_refused_model_backward_changes_nothing_and_can_be_retried(rng):
     assert all(np.all(p.grad == 0) for p in lm.parameters())
     lm.backward(np.ones_like(logits), (np.ones((1, 2, 4)), None))
     assert all(m._caches == [] for m in lm.modules())
+
+
+def test_char_lm_sample_names_a_bad_seed():
+    from numpylstm.models import CharLM
+    raises_naming(TypeError, lambda: CharLM(5, 3, 4, seed=0).sample([1], 3, seed="x"), "seed", "'x'")

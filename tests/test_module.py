@@ -2,8 +2,15 @@
 import numpy as np
 import pytest
 
-from numpylstm import LSTM, CharLM, Linear, Module, Parameter, Seq2Seq, Sequential, SequenceClassifier, Tanh, backend
+from numpylstm import (backend, CharLM, Embedding, init, Linear, LSTM, LSTMCell, Module, Parameter, ReLU, RNN, 
+                       RNNCell, Seq2Seq, SequenceClassifier, Sequential, Sigmoid, Tanh)
+from numpylstm.layers import Dropout, mlp
+from numpylstm.module import MissingForwardError
+from numpylstm.seq2seq import Encoder
+
+from assertions import raises_naming
 from catalog import CATALOG, leaves, output_grads
+from strategies import array_of_dtype, REFUSED_DTYPES
 
 
 class Affine(Module):
@@ -214,7 +221,7 @@ class _FailsAfterItsChildAdded(Module):
 
     def backward(self, dy):
         self._pop_cache()
-        d_hidden = self.second.backward(dy)
+        self.second.backward(dy)
         raise RuntimeError("refused halfway, after self.second added its gradients")
 
 
@@ -273,3 +280,140 @@ def test_a_shared_parameter_is_listed_once():
     model = Sequential(shared, Tanh(), shared)
     assert len(model.parameters()) == 2
     assert [name for name, _ in model.named_parameters()] == ["0.weight", "0.bias"]
+
+
+@pytest.mark.parametrize("build, flag", [
+    (lambda v: Linear(2, 3, bias=v), "bias"),
+    (lambda v: RNN(2, 3, bias=v), "bias"),
+    (lambda v: RNN(2, 3, batch_first=v), "batch_first"),
+    (lambda v: RNN(2, 3, bidirectional=v), "bidirectional"),
+    (lambda v: RNNCell(2, 3, bias=v), "bias"),
+    (lambda v: Seq2Seq(5, 2, 3, batch_first=v), "batch_first"),
+], ids=["Linear bias", "RNN bias", "RNN batch_first", "RNN bidirectional", "RNNCell bias", "Seq2Seq batch_first"])
+def test_flags_must_be_booleans(build, flag):
+    # bool("no") is True: accepting strings would turn batch_first="no" into batch-first.
+    raises_naming(TypeError, lambda: build("no"), flag, "True or False", "'no'")
+    build(np.bool_(False))
+
+
+@pytest.mark.parametrize("build", [
+    lambda s: Linear(2, 3, seed=s), lambda s: Embedding(4, 2, seed=s), lambda s: Dropout(0.5, seed=s),
+    lambda s: RNN(2, 3, seed=s), lambda s: RNNCell(2, 3, seed=s), lambda s: mlp(2, 3, 1, seed=s),
+    lambda s: Seq2Seq(5, 2, 3, seed=s), lambda s: Encoder(5, 2, 3, seed=s),
+    lambda s: init.xavier_uniform_(Linear(2, 3), seed=s), lambda s: init.orthogonal_(LSTM(2, 3), seed=s),
+    lambda s: init.uniform_default_(Linear(2, 3), seed=s),
+], ids=["Linear", "Embedding", "Dropout", "RNN", "RNNCell", "mlp", "Seq2Seq", "Encoder", "xavier_uniform_",
+        "orthogonal_", "uniform_default_"])
+def test_bad_seeds_are_named(build):
+    raises_naming(TypeError, lambda: build("x"), "seed", "non-negative integer", "'x'")
+    raises_naming(ValueError, lambda: build(-1), "seed", "-1")
+
+
+def test_a_model_made_of_several_modules_refuses_a_generator_as_seed():
+    raises_naming(TypeError, lambda: Seq2Seq(5, 2, 3, seed=np.random.default_rng(0)), "seed", "Generator")
+
+
+def test_train_mode_must_be_a_boolean():
+    model = Sequential(Linear(2, 2), ReLU())
+    raises_naming(TypeError, lambda: model.train("eval"), "mode", "True or False", "'eval'")
+    assert model.training and all(m.training for m in model.modules())
+
+
+@pytest.mark.parametrize("state_dict", [None, [("weight", np.zeros((2, 3)))], np.zeros(3)])
+def test_load_state_dict_refuses_anything_but_a_mapping(state_dict):
+    raises_naming(TypeError, lambda: Linear(3, 2).load_state_dict(state_dict), "state_dict", "mapping",
+                  type(state_dict).__name__)
+
+
+def test_load_state_dict_lists_non_float_entries_with_the_other_problems_and_changes_nothing():
+    linear = Linear(3, 2, seed=0)
+    before = linear.state_dict()
+    bad = {"weight": np.ones((2, 3), dtype=np.int64), "bias": np.ones(2, dtype=np.complex128), "extra": np.ones(1)}
+    message = raises_naming(ValueError, lambda: linear.load_state_dict(bad), "'weight'", "int64", "'bias'",
+                            "complex128", "unexpected entries: ['extra']")
+    assert message.count("\n") == 3      # three problems, one line each, in one message
+    for name, value in linear.state_dict().items():
+        np.testing.assert_array_equal(value, before[name])
+    raises_naming(ValueError, lambda: linear.load_state_dict({"weight": np.full((2, 3), "a"), "bias": np.ones(2)}),
+                  "'weight'", "<U1")
+
+
+def test_load_state_dict_casts_float_entries_and_lists():
+    linear = Linear(3, 2, dtype=np.float32)
+    linear.load_state_dict({"weight": np.ones((2, 3)), "bias": [0.5, 0.25]})
+    assert linear.weight.data.dtype == np.float32 and linear.bias.data.tolist() == [0.5, 0.25]
+    raises_naming(TypeError, lambda: linear.load_state_dict(linear.state_dict(), strict="no"), "strict")
+
+
+def test_missing_forward_is_a_runtime_error_and_a_value_error():
+    linear = Linear(3, 2)
+    for error in (RuntimeError, ValueError, MissingForwardError):
+        with pytest.raises(error, match=r"Linear.backward\(\) was called without a matching forward"):
+            linear.backward(np.zeros((1, 2)))
+
+
+def make_rnn_call(rng):
+    module = RNN(3, 4)
+    return module, (rng.standard_normal((5, 2, 3)),), lambda: np.zeros((5, 2, 9)), lambda: np.ones((5, 2, 4))
+
+
+@pytest.mark.parametrize("make", [
+    lambda rng: (Linear(3, 4), (rng.standard_normal((2, 3)),), lambda: np.zeros((2, 3)), lambda: np.ones((2, 4))),
+    lambda rng: (Sequential(Linear(3, 4), Tanh(), Linear(4, 2)), (rng.standard_normal((2, 3)),),
+                 lambda: np.zeros((2, 4)), lambda: np.ones((2, 2))),
+    lambda rng: (Embedding(5, 2), (np.array([1, 4]),), lambda: np.zeros((2, 3)), lambda: np.ones((2, 2))),
+    lambda rng: (Dropout(0.5, seed=0), (rng.standard_normal((2, 3)),), lambda: np.zeros(3), lambda: np.ones((2, 3))),
+    lambda rng: (RNNCell(3, 4), (rng.standard_normal((2, 3)),), lambda: np.zeros(4), lambda: np.ones((2, 4))),
+    make_rnn_call,
+    lambda rng: (Seq2Seq(5, 2, 3, seed=0), (np.array([[1, 2]]), np.array([[3, 4]])), lambda: np.zeros((1, 2, 4)),
+                 lambda: np.ones((1, 2, 5))),
+], ids=["Linear", "Sequential", "Embedding", "Dropout", "RNNCell", "RNN", "Seq2Seq"])
+def test_a_refused_backward_can_be_corrected_and_retried(make, rng):
+    module, inputs, wrong_grad, right_grad = make(rng)
+    module(*inputs)
+    with pytest.raises(ValueError, match="must have shape"):
+        module.backward(wrong_grad())
+    module.backward(right_grad())                       # the forward's cache is still there
+    assert all(not m._caches for m in module.modules())
+    with pytest.raises(MissingForwardError):            # and it is used by one backward only
+        module.backward(right_grad())
+
+
+MODULES_WITH_PARAMETERS = {
+    "Linear": (lambda dtype: Linear(3, 2, dtype=dtype, seed=0), (4, 3), lambda out: out),
+    "LSTM": (lambda dtype: LSTM(3, 2, dtype=dtype, seed=0), (5, 4, 3), lambda out: out[0]),
+    "LSTMCell": (lambda dtype: LSTMCell(3, 2, dtype=dtype, seed=0), (4, 3), lambda out: out[0]),
+    "RNN": (lambda dtype: RNN(3, 2, dtype=dtype, seed=0), (5, 4, 3), lambda out: out[0]),
+    "RNNCell": (lambda dtype: RNNCell(3, 2, dtype=dtype, seed=0), (4, 3), lambda out: out),
+}
+
+
+@pytest.mark.parametrize("name", MODULES_WITH_PARAMETERS)
+@pytest.mark.parametrize("module_dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("input_dtype", [np.float16, np.float32, np.float64])
+def test_float_input_is_converted_to_the_dtype_of_the_parameters(name, module_dtype, input_dtype, rng):
+    build, shape, first_output = MODULES_WITH_PARAMETERS[name]
+    x = rng.standard_normal(shape).astype(input_dtype)
+    module = build(module_dtype)
+    out = first_output(module(x))
+    assert out.dtype == module_dtype
+    np.testing.assert_array_equal(out, first_output(build(module_dtype)(x.astype(module_dtype))))
+    grad = module.backward(np.ones(out.shape, dtype=input_dtype))      # gradients follow the same rule
+    dx = grad if name == "Linear" else grad[0]
+    assert dx.dtype == module_dtype and dx.shape == shape
+
+
+@pytest.mark.parametrize("name", MODULES_WITH_PARAMETERS)
+@pytest.mark.parametrize("dtype", REFUSED_DTYPES)
+def test_non_float_input_is_refused_naming_the_dtype(name, dtype):
+    build, shape, _ = MODULES_WITH_PARAMETERS[name]
+    bad = array_of_dtype(shape, dtype)
+    raises_naming(TypeError, lambda: build(np.float64)(bad), "input", "floating-point", str(bad.dtype))
+
+
+@pytest.mark.parametrize("module", [ReLU(), Tanh(), Sigmoid(), Dropout(0.3, seed=0)],
+                         ids=["ReLU", "Tanh", "Sigmoid", "Dropout"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_modules_without_parameters_keep_the_input_dtype_and_refuse_the_rest(module, dtype):
+    assert module(np.ones((2, 3), dtype=dtype)).dtype == dtype
+    raises_naming(TypeError, lambda: module(np.ones((2, 3), dtype=np.int64)), "input", "int64")

@@ -1,13 +1,17 @@
 """The vanilla RNN modules (``RNNCell``, ``RNN``): gradient checks, PyTorch parity, behaviour and errors."""
 import numpy as np
 import pytest
+from hypothesis import given, strategies as st
 
 import numpylstm.functional_rnn as functional_rnn
 import numpylstm.rnn as rnn
 from numpylstm import check_gradients, rel_error
 from numpylstm.rnn import RNN, RNNCell
-from assertions import raises_naming
-from torch_reference import PARITY_TOLERANCE, assert_distinct_biases, run_torch
+
+from assertions import assert_finite, raises_naming, random_array
+from strategies import (array_of_dtype, float_dtypes, input_scales, refused_dtypes, rnn_configs, sequence_shapes,
+                        wrong_shapes)
+from torch_reference import assert_distinct_biases, PARITY_TOLERANCE, run_torch
 
 NONLINEARITIES = ["tanh", "relu"]
 # check_gradients names a pair (h0, c0) given as second input "h0"/"c0"; a single array there is
@@ -333,3 +337,61 @@ def test_bad_or_unsupported_constructor_arguments_are_named(kwargs, error, words
 def test_rnn_cell_refuses_an_unknown_nonlinearity():
     with pytest.raises(ValueError, match=r"nonlinearity must be 'tanh' or 'relu', got 'gelu'"):
         RNNCell(2, 3, nonlinearity="gelu")
+
+
+RNN_MISTAKES = ["input rank", "input features", "input dtype", "h0 shape", "h0 dtype", "d_out shape", "dh_n shape"]
+
+
+@given(config=rnn_configs(), sizes=sequence_shapes(), mistake=st.sampled_from(RNN_MISTAKES), data=st.data())
+def test_malformed_rnn_calls_raise_naming_the_argument(config, sizes, mistake, data):
+    T, N = sizes
+    I, H, L = config["input_size"], config["hidden_size"], config["num_layers"]
+    x_shape = (N, T, I) if config["batch_first"] else (T, N, I)
+    out_shape, h_shape = x_shape[:2] + (H,), (L, N, H)
+    net, x = RNN(**config), np.ones(x_shape)
+    if mistake == "input rank":
+        bad = np.ones(data.draw(st.sampled_from([(I,), (1,) + x_shape])))
+        call, error, words = lambda: net(bad), ValueError, ["input", str(bad.shape)]
+    elif mistake == "input features":
+        bad = np.ones(data.draw(wrong_shapes(x_shape, axes=[2])))
+        call, error, words = lambda: net(bad), ValueError, ["input", f"input_size={I}", str(bad.shape)]
+    elif mistake == "input dtype":
+        bad = array_of_dtype(x_shape, data.draw(refused_dtypes))
+        call, error, words = lambda: net(bad), TypeError, ["input", str(bad.dtype)]
+    elif mistake == "h0 shape":
+        bad = np.zeros(data.draw(wrong_shapes(h_shape)))
+        call, error, words = lambda: net(x, bad), ValueError, ["h0", str(h_shape), str(bad.shape)]
+    elif mistake == "h0 dtype":
+        bad = array_of_dtype(h_shape, data.draw(refused_dtypes))
+        call, error, words = lambda: net(x, bad), TypeError, ["h0", str(bad.dtype)]
+    elif mistake == "d_out shape":
+        bad = np.ones(data.draw(wrong_shapes(out_shape)))
+        net(x)
+        call, error, words = lambda: net.backward(bad), ValueError, ["d_out", str(out_shape), str(bad.shape)]
+    else:
+        bad = np.ones(data.draw(wrong_shapes(h_shape)))
+        net(x)
+        call, error, words = (lambda: net.backward(np.ones(out_shape), bad), ValueError,
+                              ["dh_n", str(h_shape), str(bad.shape)])
+    raises_naming(error, call, *words)
+
+
+@pytest.mark.filterwarnings("error")
+@given(config=rnn_configs(), sizes=sequence_shapes(), dtype=float_dtypes, scale=input_scales,
+       unbatched=st.booleans(), with_state=st.booleans())
+def test_well_formed_rnn_calls_return_finite_values_of_the_documented_shapes(config, sizes, dtype, scale, unbatched,
+                                                                            with_state):
+    T, N = sizes
+    rng = np.random.default_rng(config["seed"])
+    I, H, L = config["input_size"], config["hidden_size"], config["num_layers"]
+    if unbatched:
+        x_shape, h_shape = (T, I), (L, H)
+    else:
+        x_shape, h_shape = ((N, T, I) if config["batch_first"] else (T, N, I)), (L, N, H)
+    net = RNN(dtype=dtype, **config)
+    out, h_n = net(random_array(rng, x_shape, scale), random_array(rng, h_shape, 1.0) if with_state else None)
+    assert (out.shape, h_n.shape) == (x_shape[:-1] + (H,), h_shape) and out.dtype == h_n.dtype == dtype
+    assert_finite(out, h_n)
+    dx, dh0 = net.backward(random_array(rng, out.shape, 1.0), random_array(rng, h_shape, 1.0))
+    assert (dx.shape, dh0.shape) == (x_shape, h_shape)
+    assert_finite(dx, dh0, *(p.grad for p in net.parameters()))

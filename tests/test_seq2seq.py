@@ -7,6 +7,8 @@ from numpylstm.losses import cross_entropy
 from numpylstm.optim import Adam
 from numpylstm.seq2seq import Decoder, Encoder, Seq2Seq
 
+from assertions import raises_naming
+
 PARITY = 1e-9
 VOCAB = 6
 
@@ -275,3 +277,33 @@ def test_weights_saved_under_the_decoders_old_head_name_still_load():
     other = Seq2Seq(6, 3, 4, seed=1)
     assert other.load_state_dict(old) == ([], [])
     np.testing.assert_array_equal(other.decoder.head.weight.data, model.decoder.head.weight.data)
+
+
+@pytest.mark.parametrize("change, error, fragments", [
+    (dict(vocab_size=0), ValueError, ["vocab_size", "0"]),
+    (dict(tgt_vocab_size="7"), TypeError, ["tgt_vocab_size", "'7'"]),
+    (dict(embedding_dim=-2), ValueError, ["embedding_dim", "-2"]),
+])
+def test_seq2seq_constructor_errors_use_its_own_argument_names(change, error, fragments):
+    arguments = {**dict(vocab_size=5, embedding_dim=2, hidden_size=3), **change}
+    raises_naming(error, lambda: Seq2Seq(**arguments), *fragments)
+
+
+def test_seq2seq_names_src_and_tgt_in():
+    model = Seq2Seq(5, 2, 3, tgt_vocab_size=4, seed=0)
+    src, tgt_in = np.array([[1, 2], [3, 4]]), np.array([[0, 1]])
+    raises_naming(ValueError, lambda: model(src + 3, tgt_in), "src", "[0, 4]", "from 4 to 7")
+    raises_naming(ValueError, lambda: model(src, tgt_in + 3), "tgt_in", "[0, 3]", "from 3 to 4")
+    raises_naming(ValueError, lambda: model(src[:0], tgt_in), "src", "empty", "(0, 2)")
+    raises_naming(TypeError, lambda: model(src, tgt_in.astype(float)), "tgt_in", "float64")
+    model(src, tgt_in)
+    raises_naming(ValueError, lambda: model.backward(np.zeros((1, 2, 5))), "d_logits", "(1, 2, 4)", "(1, 2, 5)")
+
+
+def test_encoder_and_decoder_name_their_gradients():
+    encoder, decoder = Encoder(5, 2, 3, seed=0), Decoder(5, 2, 3, seed=1)
+    ids = np.array([[1, 2, 3]])
+    encoder(ids)
+    raises_naming(ValueError, lambda: encoder.backward(np.zeros((1, 3, 2))), "d_out", "(1, 3, 3)", "(1, 3, 2)")
+    decoder(ids)
+    raises_naming(ValueError, lambda: decoder.backward(np.zeros((1, 3, 4))), "d_logits", "(1, 3, 5)", "(1, 3, 4)")

@@ -2,13 +2,14 @@
 import numpy as np
 import pytest
 
-from numpylstm import data, train
+from numpylstm import data, Tanh, train
 from numpylstm.backend import to_device, to_numpy
 from numpylstm.layers import Dropout, Linear, Sequential
 from numpylstm.losses import cross_entropy, mse_loss
 from numpylstm.models import SequenceClassifier, SequenceRegressor
 from numpylstm.module import Module
-from numpylstm.optim import SGD, Adam
+from numpylstm.optim import Adam, SGD
+
 from assertions import raises_naming
 
 
@@ -331,3 +332,33 @@ def test_predict_refuses_to_join_outputs_that_do_not_have_the_samples_first(rng)
         train.predict(lstm, X, batch_size=4)
     out, (h_n, _) = train.predict(lstm, X)           # one batch: nothing to join
     assert out.shape == (10, 4, 3) and h_n.shape == (2, 10, 3)
+
+
+def test_fit_refuses_an_optimizer_of_another_model():
+    model, other = Linear(3, 1, seed=0), Linear(3, 1, seed=1)
+    X, y = np.ones((4, 3)), np.ones((4, 1))
+    raises_naming(ValueError, lambda: train.fit(model, mse_loss, SGD(other.parameters(), lr=0.1), (X, y), epochs=1,
+                                                quiet=True), "optimizer", "none of them", "model.parameters()")
+
+
+def test_fit_accepts_an_optimizer_over_some_of_the_parameters():
+    model = Sequential(Linear(3, 4, seed=0), Tanh(), Linear(4, 1, seed=1))
+    frozen = model[0].weight.data.copy()
+    train.fit(model, mse_loss, SGD(model[2].parameters(), lr=0.1), (np.ones((4, 3)), np.zeros((4, 1))), epochs=2,
+              quiet=True)
+    np.testing.assert_array_equal(model[0].weight.data, frozen)
+
+
+@pytest.mark.parametrize("target, mask, error, fragments", [
+    (np.array([0.0, 1.0]), None, TypeError, ["target", "float64"]),
+    (np.array([0, 1, 2]), None, ValueError, ["target", "(2,)", "(3,)"]),
+    (np.array([0, 1]), np.array([0.5, 1.0]), ValueError, ["mask", "0 and 1"]),
+    (np.array([0, 1]), np.zeros(2, dtype=bool), ValueError, ["mask", "at least one"]),
+])
+def test_accuracy_names_bad_targets_and_masks(target, mask, error, fragments):
+    raises_naming(error, lambda: train.accuracy(np.eye(2, 3), target, mask), *fragments)
+
+
+def test_accuracy_refuses_empty_logits_and_takes_lists():
+    raises_naming(ValueError, lambda: train.accuracy(np.zeros((0, 3)), np.zeros(0, dtype=int)), "logits", "empty")
+    assert train.accuracy(np.eye(2, 3), [0, 0]) == 0.5
