@@ -268,9 +268,9 @@ class Optimizer:
             raise TypeError(f"state_dict must be a dict (as state_dict() returns), got {type(state_dict).__name__}")
         problems = _keys_problems(state_dict, {"state", "param_groups"}, "state_dict")
         if not problems:
-            groups, problems = self._loaded_groups(state_dict["param_groups"])
-        if not problems:
-            state, problems = self._loaded_state(state_dict["state"], groups)
+            (groups, group_problems), (state, state_problems) = (self._loaded_groups(state_dict["param_groups"]),
+                                                                 self._loaded_state(state_dict["state"]))
+            problems = group_problems + state_problems
         if problems:
             raise ValueError(f"load_state_dict into {type(self).__name__} failed:\n  " + "\n  ".join(problems))
         for group, options in zip(self.param_groups, groups):
@@ -303,8 +303,8 @@ class Optimizer:
                 problems.append(str(error))
         return groups, problems
 
-    def _loaded_state(self, saved_state, groups):
-        """(new state as Parameter -> buffers, problems); ``groups`` are the loaded options."""
+    def _loaded_state(self, saved_state):
+        """(new state as Parameter -> buffers, problems)."""
         if not isinstance(saved_state, Mapping):
             return {}, [f"'state' must be a dict of parameter index -> buffers, got {type(saved_state).__name__}"]
         params, problems, state = self.params, [], {}
@@ -325,13 +325,14 @@ class Optimizer:
         problems = [f"{where} lacks {name!r}" for name in self._required_state if name not in buffers]
         loaded = {}
         for name, value in buffers.items():
-            kind = self._state_kinds.get(name)
+            label, kind = f"{where}[{name!r}]", self._state_kinds.get(name)
+            if kind is None:
+                problems.append(f"{label} is not a buffer of {type(self).__name__} (those are "
+                                f"{sorted(self._state_kinds)})")
+                continue
             try:
-                if kind is None:
-                    raise ValueError(f"{where}[{name!r}] is not a buffer of {type(self).__name__} "
-                                     f"(those are {sorted(self._state_kinds)})")
-                loaded[name] = (check.non_negative_int(value, f"{where}[{name!r}]") if kind == "count"
-                                else _buffer_like(value, param, f"{where}[{name!r}]"))
+                loaded[name] = (check.non_negative_int(value, label) if kind == "count"
+                                else _buffer_like(value, param, label))
             except (TypeError, ValueError) as error:
                 problems.append(str(error))
         return loaded, problems

@@ -439,7 +439,9 @@ def test_every_problem_of_a_state_dict_is_listed_at_once():
     bad = copy.deepcopy(optimizer.state_dict())
     bad["state"][0]["exp_avg"] = np.zeros(1)
     bad["state"][1]["step"] = 1.5
-    raises_naming(ValueError, lambda: optimizer.load_state_dict(bad), "state[0]['exp_avg']", "state[1]['step']")
+    bad["param_groups"][0]["amsgrad"] = "no"
+    raises_naming(ValueError, lambda: optimizer.load_state_dict(bad), "state[0]['exp_avg']", "state[1]['step']",
+                  "param_groups[0]['amsgrad'] must be True or False")
     raises_naming(TypeError, lambda: optimizer.load_state_dict([1]), "state_dict must be a dict", "got list")
 
 
