@@ -454,14 +454,15 @@ def test_sgd_state_dict_checks_nesterov_with_the_loaded_momentum():
     assert optimizer.nesterov is False
 
 
-def test_loaded_buffers_are_copies_of_the_parameters_dtype():
-    param = Parameter(np.zeros(3, dtype=np.float32))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_loaded_buffers_are_copies_of_the_parameters_dtype(dtype):
+    param = Parameter(np.zeros(3, dtype=dtype))
     optimizer = SGD([param], lr=0.1, momentum=0.9)
     saved = {"state": {0: {"momentum_buffer": np.ones(3)}}, "param_groups": optimizer.state_dict()["param_groups"]}
     optimizer.load_state_dict(saved)
-    saved["state"][0]["momentum_buffer"][...] = 5.0
+    saved["state"][0]["momentum_buffer"][...] = 5.0          # the saved dict is the caller's to change
     buffer = optimizer.state[param]["momentum_buffer"]
-    assert buffer.dtype == np.float32 and np.all(buffer == 1.0)
+    assert buffer.dtype == dtype and np.all(buffer == 1.0)
 
 
 # ------------------------------------------------------------------ Keras's epsilon
