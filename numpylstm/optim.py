@@ -230,8 +230,7 @@ class Optimizer:
         """Update every parameter that requires a gradient, in place, from its ``.grad``."""
         for group in self.param_groups:
             for param in group["params"]:
-                # getattr: Parameter may or may not have requires_grad (frozen parameters are skipped).
-                if getattr(param, "requires_grad", True):
+                if param.requires_grad:   # frozen parameters get no update, no weight decay, no state
                     self._update(param, self.state.setdefault(param, {}), group)
         self.steps_taken += 1
 
