@@ -96,15 +96,6 @@ def _non_negative(value, name):
     return float(value)
 
 
-def _fraction(value, name):
-    """``value`` as a float in [0, 1]."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number in [0, 1], got {value!r} ({type(value).__name__})")
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must be in [0, 1], got {value}")
-    return float(value)
-
-
 def _betas(betas, name):
     """``betas`` as a pair of floats in [0, 1)."""
     if not isinstance(betas, (tuple, list)) or len(betas) != 2:
@@ -113,12 +104,6 @@ def _betas(betas, name):
 
 
 EPS_STYLES = ("torch", "keras")
-
-
-def _eps_style(value, name):
-    if value not in EPS_STYLES:
-        raise ValueError(f"{name} must be one of {EPS_STYLES}, got {value!r}")
-    return value
 
 
 # Every option of every optimizer and its check: the one place option values are validated,
@@ -132,7 +117,7 @@ _OPTION_CHECKS = {
     "betas": _betas,
     "eps": _non_negative,
     "amsgrad": check.boolean,
-    "eps_style": _eps_style,
+    "eps_style": lambda value, name: check.one_of(value, name, EPS_STYLES),
 }
 
 
@@ -658,7 +643,7 @@ class CosineDecay(_Schedule):
     final_fraction : float in [0, 1], the f above
     """
 
-    _argument_checks = {"total_steps": check.positive_int, "final_fraction": _fraction}
+    _argument_checks = {"total_steps": check.positive_int, "final_fraction": check.fraction}
 
     def __init__(self, optimizer, total_steps, final_fraction=0.05):
         super().__init__(optimizer, total_steps=total_steps, final_fraction=final_fraction)

@@ -565,7 +565,7 @@ def test_clip_grad_norm_keeps_the_direction(rng):
     (lambda p: AdamW(p, weight_decay=-0.01), ValueError, "weight_decay must be a finite number >= 0, got -0.01"),
     (lambda p: Adam(p, amsgrad=1), TypeError, "amsgrad must be True or False, got 1"),
     (lambda p: Adam(p, eps_style="tensorflow"), ValueError,
-     "eps_style must be one of ('torch', 'keras'), got 'tensorflow'"),
+     "eps_style must be one of ['torch', 'keras'], got 'tensorflow'"),
 ])
 def test_optimizers_refuse_bad_hyperparameters(call, error, message):
     raises_naming(error, lambda: call([Parameter(np.zeros(2))]), message)
