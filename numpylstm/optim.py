@@ -48,10 +48,8 @@ A schedule only sets the learning rate; the training loop steps both::
 norm exceeds ``max_norm`` (the usual guard against exploding LSTM gradients).
 """
 import math
-import numbers
 from collections.abc import Mapping
 
-import numpy as np
 
 from . import _validate as check
 from .backend import get_array_module, to_numpy
@@ -87,15 +85,6 @@ def _parameter_list(params, name="params"):
     return params
 
 
-def _non_negative(value, name):
-    """``value`` as a finite float >= 0."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a non-negative number, got {value!r} ({type(value).__name__})")
-    if not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
-    return float(value)
-
-
 def _betas(betas, name):
     """``betas`` as a pair of floats in [0, 1)."""
     if not isinstance(betas, (tuple, list)) or len(betas) != 2:
@@ -109,13 +98,13 @@ EPS_STYLES = ("torch", "keras")
 # Every option of every optimizer and its check: the one place option values are validated,
 # for constructor arguments, param groups and loaded state dicts alike.
 _OPTION_CHECKS = {
-    "lr": _non_negative,
-    "momentum": _non_negative,
-    "dampening": _non_negative,
-    "weight_decay": _non_negative,
+    "lr": check.non_negative_real,
+    "momentum": check.non_negative_real,
+    "dampening": check.non_negative_real,
+    "weight_decay": check.non_negative_real,
     "nesterov": check.boolean,
     "betas": _betas,
-    "eps": _non_negative,
+    "eps": check.non_negative_real,
     "amsgrad": check.boolean,
     "eps_style": lambda value, name: check.one_of(value, name, EPS_STYLES),
 }
@@ -294,13 +283,15 @@ class Optimizer:
         params, problems, state = self.params, [], {}
         for index, buffers in saved_state.items():
             where = f"state[{index!r}]"
-            if isinstance(index, bool) or not isinstance(index, numbers.Integral) or not 0 <= index < len(params):
-                problems.append(f"{where}: the index must be an int in [0, {len(params)}) (a position in params)")
-            elif not isinstance(buffers, Mapping):
-                problems.append(f"{where} must be a dict of buffers, got {type(buffers).__name__}")
-            elif buffers:
-                loaded, found = self._loaded_buffers(buffers, params[index], where)
-                state[params[index]] = loaded
+            try:
+                param = params[check.integer(index, f"the key {index!r} of 'state'", 0, len(params) - 1,
+                                             " (a position in optimizer.params)")]
+                check.instance_of(buffers, Mapping, where, "a dict of buffers")
+            except (TypeError, ValueError) as error:
+                problems.append(str(error))
+                continue
+            if buffers:
+                state[param], found = self._loaded_buffers(buffers, param, where)
                 problems += found
         return state, problems
 
@@ -607,7 +598,7 @@ class _Schedule:
         if not isinstance(base_lrs, (list, tuple)) or len(base_lrs) != len(self.optimizer.param_groups):
             raise ValueError(f"base_lrs must be a list of {len(self.optimizer.param_groups)} rates (one per param "
                              f"group), got {base_lrs!r}")
-        base_lrs = [_non_negative(lr, f"base_lrs[{k}]") for k, lr in enumerate(base_lrs)]
+        base_lrs = [check.non_negative_real(lr, f"base_lrs[{k}]") for k, lr in enumerate(base_lrs)]
         for name, value in arguments.items():
             setattr(self, name, value)
         self.base_lrs, self.last_step = base_lrs, last_step
@@ -666,7 +657,7 @@ class StepLR(_Schedule):
     gamma : float >= 0
     """
 
-    _argument_checks = {"step_size": check.positive_int, "gamma": _non_negative}
+    _argument_checks = {"step_size": check.positive_int, "gamma": check.non_negative_real}
 
     def __init__(self, optimizer, step_size, gamma=0.1):
         super().__init__(optimizer, step_size=step_size, gamma=gamma)

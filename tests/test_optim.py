@@ -418,7 +418,7 @@ def _delete(*path):
      ["state[0]['exp_avg'] must have shape (3, 4) (the shape of its parameter), got (4, 3)"]),
     (_set(("state", 1, "exp_avg_sq"), np.zeros(2, dtype=np.int64)),
      ["state[1]['exp_avg_sq'] must hold floating-point values, got dtype int64"]),
-    (_set(("state", 2), {"step": 1}), ["state[2]: the index must be an int in [0, 2)"]),
+    (_set(("state", 2), {"step": 1}), ["the key 2 of 'state' must be an integer in [0, 1] (a position in optimizer.params), got 2"]),
     (_delete("state", 1, "exp_avg_sq"), ["state[1] lacks 'exp_avg_sq'"]),
     (_set(("state", 0, "momentum_buffer"), np.zeros((3, 4))),
      ["state[0]['momentum_buffer'] is not a buffer of Adam"]),
@@ -550,7 +550,7 @@ def test_clip_grad_norm_keeps_the_direction(rng):
 # ---------------------------------------------------------------------- input checks
 @pytest.mark.parametrize("call, error, message", [
     (lambda p: SGD(p, lr=-0.1), ValueError, "lr must be a finite number >= 0, got -0.1"),
-    (lambda p: Adam(p, lr="0.1"), TypeError, "lr must be a non-negative number, got '0.1'"),
+    (lambda p: Adam(p, lr="0.1"), TypeError, "lr must be a number >= 0, got '0.1' (str)"),
     (lambda p: Adam(p, lr=float("nan")), ValueError, "lr must be a finite number >= 0, got nan"),
     (lambda p: SGD(p, lr=0.1, momentum=-1), ValueError, "momentum must be a finite number >= 0, got -1"),
     (lambda p: SGD(p, lr=0.1, dampening=-0.5), ValueError, "dampening must be a finite number >= 0, got -0.5"),
