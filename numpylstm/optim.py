@@ -50,7 +50,6 @@ norm exceeds ``max_norm`` (the usual guard against exploding LSTM gradients).
 import math
 from collections.abc import Mapping
 
-
 from . import _validate as check
 from .backend import get_array_module, to_numpy
 from .module import Module, Parameter
