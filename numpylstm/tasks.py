@@ -116,10 +116,11 @@ def _fit(model, loss_fn, settings, train_data, val_data, quiet, metric=None, out
     forget_gate_bias_(model, FORGET_BIAS)
     n_samples = len(train_data[0][0] if isinstance(train_data[0], tuple) else train_data[0])
     total_steps = settings.epochs * -(-n_samples // settings.batch_size)
-    optimizer = CosineDecay(Adam(model.parameters(), lr=settings.lr), total_steps, FINAL_LR_FRACTION)
+    optimizer = Adam(model.parameters(), lr=settings.lr)
+    schedule = CosineDecay(optimizer, total_steps, FINAL_LR_FRACTION)
     trained = model if output is None else _FirstOutput(model)
     return fit(trained, loss_fn, optimizer, train_data, epochs=settings.epochs, batch_size=settings.batch_size,
-               val_data=val_data, metric=metric, clip=CLIP, seed=settings.seed, quiet=quiet)
+               val_data=val_data, metric=metric, clip=CLIP, seed=settings.seed, quiet=quiet, scheduler=schedule)
 
 
 class _FirstOutput:

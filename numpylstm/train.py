@@ -85,7 +85,7 @@ class History:
 
 # --------------------------------------------------------------------------- fit
 def fit(model, loss_fn, optimizer, train_data, epochs, batch_size=32, val_data=None, metric=None,
-        clip=None, early_stopping=None, seed=None, quiet=False, nan_guard=True, shuffle=True):
+        clip=None, early_stopping=None, seed=None, quiet=False, nan_guard=True, shuffle=True, scheduler=None):
     """Train ``model`` for ``epochs`` passes over ``train_data``; returns a ``History``.
 
     Parameters
@@ -113,6 +113,8 @@ def fit(model, loss_fn, optimizer, train_data, epochs, batch_size=32, val_data=N
     nan_guard : stop with ``TrainingDiverged`` at the first non-finite loss, gradient
         or parameter, naming it with its epoch and step
     shuffle : visit the training samples in a new random order every epoch
+    scheduler : a learning-rate schedule of ``optimizer`` (``optim.CosineDecay``, ``optim.StepLR``),
+        stepped after every optimizer step (once per batch), or None
 
     Returns
     -------
@@ -127,6 +129,7 @@ def fit(model, loss_fn, optimizer, train_data, epochs, batch_size=32, val_data=N
     if not callable(loss_fn):
         raise TypeError(f"loss_fn must be callable as loss_fn(pred, *targets), got {type(loss_fn).__name__}")
     _check_optimizer(optimizer, model)
+    _check_scheduler(scheduler, optimizer)
     train_inputs, train_targets = _split_data(train_data, "train_data")
     val = None if val_data is None else _split_data(val_data, "val_data")
     epochs = check.positive_int(epochs, "epochs")
@@ -145,7 +148,7 @@ def fit(model, loss_fn, optimizer, train_data, epochs, batch_size=32, val_data=N
         started = time.perf_counter()
         model.train()
         loss, grad_norm = _train_epoch(model, loss_fn, optimizer, train_inputs, train_targets,
-                                       batch_size, shuffle, rng, clip, nan_guard, epoch, history)
+                                       batch_size, shuffle, rng, clip, nan_guard, epoch, history, scheduler)
         val_loss, val_metric = (None, None) if val is None else _evaluate(model, loss_fn, metric, *val, batch_size)
         history.epoch.append(epoch)
         history.train_loss.append(loss)
@@ -169,7 +172,7 @@ def fit(model, loss_fn, optimizer, train_data, epochs, batch_size=32, val_data=N
 
 
 def _train_epoch(model, loss_fn, optimizer, inputs, targets, batch_size, shuffle, rng, clip, nan_guard,
-                 epoch, history):
+                 epoch, history, scheduler=None):
     """One pass over the training data; returns (mean loss weighted by batch size, largest grad norm)."""
     n_in = len(inputs)
     total, seen, largest_norm = 0.0, 0, 0.0
@@ -182,6 +185,8 @@ def _train_epoch(model, loss_fn, optimizer, inputs, targets, batch_size, shuffle
         except BaseException:
             model.clear_caches()  # a failed step must not leave a cache for the next backward
             raise
+        if scheduler is not None:
+            scheduler.step()
         size = len(batch[0])
         total += loss * size
         seen += size
@@ -382,6 +387,18 @@ def _check_optimizer(optimizer, model):
                 f"parameter(s), none of them in this {type(model).__name__}; build it as "
                 f"{type(optimizer).__name__}(model.parameters(), ...)"
             )
+
+
+def _check_scheduler(scheduler, optimizer):
+    """Refuse a scheduler without step(), or one that sets the rates of another optimizer."""
+    if scheduler is None:
+        return
+    if not hasattr(scheduler, "step"):
+        raise TypeError(f"scheduler must have step() (optim.CosineDecay, optim.StepLR) or be None, "
+                        f"got {type(scheduler).__name__}")
+    if getattr(scheduler, "optimizer", optimizer) is not optimizer:
+        raise ValueError("scheduler must set the learning rate of the optimizer given to fit, got a scheduler "
+                         "of another optimizer")
 
 
 def _check_model(model):

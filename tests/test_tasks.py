@@ -2,8 +2,9 @@
 import numpy as np
 import pytest
 
-from numpylstm import losses, tasks, train
+from numpylstm import losses, optim, tasks, train
 from numpylstm.data import adding_problem
+from numpylstm.models import SequenceRegressor
 from assertions import raises_naming
 
 
@@ -36,3 +37,19 @@ def test_the_character_task_samples_at_each_temperature():
 def test_gradient_check_of_a_random_lstm_passes():
     lstm, report = tasks.gradient_check(layers=1, hidden=2, seq_len=3)
     assert report.passed and lstm.num_layers == 1
+
+
+def test_the_recipe_steps_adam_once_per_batch_and_its_schedule_after_each_step(monkeypatch):
+    captured = {}
+
+    def recording_fit(*args, **kwargs):
+        captured.update(kwargs)
+        return train.fit(*args, **kwargs)
+    monkeypatch.setattr(tasks, "fit", recording_fit)
+    settings = tasks.DEFAULTS["sine"]._replace(epochs=2, batch_size=4, lr=0.01)
+    model = SequenceRegressor(1, 3, batch_first=True, seed=0)
+    tasks._fit(model, losses.mse_loss, settings, (np.ones((8, 5, 1)), np.zeros((8, 1))), None, quiet=True)
+    schedule = captured["scheduler"]
+    assert isinstance(schedule, optim.CosineDecay) and schedule.total_steps == 4 and schedule.last_step == 4
+    assert schedule.optimizer.steps_taken == 4      # one Adam step per batch, not two
+    assert schedule.get_last_lr() == [pytest.approx(0.01 * tasks.FINAL_LR_FRACTION, rel=1e-12)]

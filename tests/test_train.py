@@ -8,7 +8,7 @@ from numpylstm.layers import Dropout, Linear, Sequential
 from numpylstm.losses import cross_entropy, mse_loss
 from numpylstm.models import SequenceClassifier, SequenceRegressor
 from numpylstm.module import Module
-from numpylstm.optim import Adam, SGD
+from numpylstm.optim import Adam, CosineDecay, SGD
 
 from assertions import raises_naming
 
@@ -231,6 +231,16 @@ def dropout_model():
     return Sequential(Linear(3, 16, seed=0), Dropout(0.5, seed=0), Linear(16, 1, seed=1))
 
 
+def test_the_scheduler_is_stepped_after_every_optimizer_step():
+    X, y = linear_problem(n=40)
+    model = Linear(3, 1, seed=0)
+    optimizer = SGD(model.parameters(), lr=0.1)
+    schedule = CosineDecay(optimizer, total_steps=15, final_fraction=0.1)
+    train.fit(model, mse_loss, optimizer, (X, y), epochs=3, batch_size=8, seed=0, quiet=True, scheduler=schedule)
+    assert optimizer.steps_taken == schedule.last_step == 15        # 3 epochs of 5 batches, one step each
+    assert optimizer.lr == pytest.approx(0.01, rel=1e-12)            # the end of the half cosine
+
+
 def test_validation_runs_in_eval_mode():
     X, y = linear_problem(32)
     model = dropout_model()
@@ -315,6 +325,9 @@ def bad_fit(**changes):
     (bad_fit(optimizer=object()), TypeError, ["optimizer", "step", "object"]),
     (bad_fit(model=lambda x: x), TypeError, ["model", "Module", "function"]),
     (bad_fit(seed=-2), ValueError, ["seed", "-2"]),
+    (bad_fit(scheduler="cosine"), TypeError, ["scheduler must have step()", "str"]),
+    (bad_fit(scheduler=CosineDecay(SGD(Linear(3, 1).parameters()), 4)), ValueError,
+     ["scheduler must set the learning rate of the optimizer given to fit"]),
     (lambda: train.predict(Linear(3, 1), np.zeros((4, 3)), batch_size=0), ValueError, ["batch_size", "0"]),
     (lambda: train.predict(Linear(3, 1), (np.zeros((4, 3)), np.zeros((3, 3)))), ValueError, ["inputs", "(4, 3)"]),
     (lambda: train.accuracy(np.zeros((4, 3)), np.zeros(5, int)), ValueError, ["target", "(4,)", "(5,)"]),
