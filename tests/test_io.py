@@ -1,6 +1,16 @@
 """Weight files: bit-exact round trips, no pickles, atomic saves, clear errors for damaged or foreign files."""
+import io as stdio
+import json
 import os
 import pickle
+import signal
+import stat
+import struct
+import subprocess
+import sys
+import time
+import tracemalloc
+import zipfile
 
 import numpy as np
 import pytest
@@ -257,3 +267,232 @@ def test_strict_false_loads_what_fits(tmp_path):
 ])
 def test_bad_arguments(tmp_path, call, error, words):
     raises_naming(error, lambda: call(tmp_path), *words)
+
+
+# ================================================================ hostile files
+# Builders of .npz members by hand: a real save's members, .npy headers that say anything,
+# zip records that say anything.
+def saved_members(model=None, tmp=None):
+    """name -> bytes of every member of a real save of ``model`` (LSTM(1, 1) by default)."""
+    buffer = stdio.BytesIO()
+    io._write_npz(buffer, {**(model or LSTM(1, 1, seed=0)).state_dict(),
+                           "__numpylstm_format__": np.array(1),
+                           "__numpylstm_config__": np.array(json.dumps(
+                               {"config": io.module_config(model or LSTM(1, 1, seed=0)), "metadata": None}))})
+    with zipfile.ZipFile(buffer) as archive:
+        return {info.filename: archive.read(info) for info in archive.infolist()}
+
+
+def npy_header(shape, descr="<f8", version=(1, 0), fortran_order=False):
+    """The bytes of a .npy header as np.save writes them, declaring whatever it is given."""
+    text = repr({"descr": descr, "fortran_order": fortran_order, "shape": tuple(shape)})
+    length_format = "<H" if version == (1, 0) else "<I"
+    preamble = 6 + 2 + struct.calcsize(length_format)
+    text += " " * (-(preamble + len(text) + 1) % 64) + "\n"
+    return b"\x93NUMPY" + bytes(version) + struct.pack(length_format, len(text)) + text.encode("latin1")
+
+
+def write_zip(path, members, compression=zipfile.ZIP_STORED, claimed_sizes=None):
+    """A zip of ``members`` (name -> bytes); ``claimed_sizes`` (name -> int) makes the directory lie."""
+    with zipfile.ZipFile(path, "w", compression=compression, allowZip64=True) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+        for info in archive.filelist:
+            info.file_size = (claimed_sizes or {}).get(info.filename, info.file_size)
+    return path
+
+
+def write_bomb(path, name, data_bytes, header_shape):
+    """A real save plus a deflated member ``name``: a header of ``header_shape`` float64, then
+    ``data_bytes`` zeros (a few kB on disk)."""
+    members = saved_members()
+    members.pop(name, None)
+    write_zip(path, members)
+    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as archive:
+        with archive.open(name, "w", force_zip64=True) as member:
+            member.write(npy_header(header_shape))
+            for _ in range(data_bytes // MiB):
+                member.write(bytes(MiB))
+    return path
+
+
+def peak_memory_of(call):
+    """``(outcome, peak bytes traced)`` of ``call()``; outcome is its result or the exception raised."""
+    tracemalloc.start()
+    try:
+        outcome = call()
+    except Exception as err:  # the caller asserts on the type
+        outcome = err
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return outcome, peak
+
+
+MiB = 2**20
+
+
+def test_a_deflate_bomb_is_refused_without_inflating_it(tmp_path):
+    # 32 MiB of zeros behind a consistent header, about 1000:1 on disk: before any data is read,
+    # the name and shape are compared with the model's (the old reader inflated every entry first).
+    bomb = write_bomb(tmp_path / "bomb.npz", "weight_ih_l0.npy", 32 * MiB, (4 * MiB,))
+    assert bomb.stat().st_size < 100_000
+    error, peak = peak_memory_of(lambda: io.load(LSTM(1, 1), bomb))
+    assert isinstance(error, ValueError) and str(bomb) in str(error) and "weight_ih_l0" in str(error)
+    assert "(4194304,)" in str(error) and "(4, 1)" in str(error)             # declared and expected
+    assert peak < 2 * MiB, f"refusing a bomb took {peak / MiB:.1f} MiB"
+
+
+def test_a_header_that_lies_about_the_zip_size_is_refused_without_inflating(tmp_path):
+    # The header declares the expected (4, 1) but the zip record 32 MiB: one of them lies.
+    bomb = write_bomb(tmp_path / "liar.npz", "weight_ih_l0.npy", 32 * MiB, (4, 1))
+    error, peak = peak_memory_of(lambda: io.load(LSTM(1, 1), bomb))
+    assert isinstance(error, ValueError), error
+    raises_naming(ValueError, lambda: io.load(LSTM(1, 1), bomb), str(bomb), "weight_ih_l0", "zip record",
+                  str(32 * MiB + 128))
+    assert peak < 2 * MiB, f"refusing a lying header took {peak / MiB:.1f} MiB"
+
+
+def test_read_info_and_load_model_bound_parameters_by_max_weight_bytes(tmp_path, monkeypatch):
+    bomb = write_bomb(tmp_path / "bomb.npz", "extra.npy", 32 * MiB, (4 * MiB,))
+    monkeypatch.setattr(io, "MAX_WEIGHT_BYTES", 16 * MiB)
+    for call in (io.read_info, io.load_model):
+        error, peak = peak_memory_of(lambda: call(bomb))
+        assert isinstance(error, ValueError) and "MAX_WEIGHT_BYTES" in str(error) and str(bomb) in str(error)
+        assert peak < 2 * MiB
+    monkeypatch.setattr(io, "MAX_WEIGHT_BYTES", 64 * MiB)          # within the limit: read_info reads no weights
+    info, peak = peak_memory_of(lambda: io.read_info(bomb))
+    assert info["config"]["class"] == "LSTM" and peak < 2 * MiB
+
+
+def test_an_entry_declaring_8_tib_is_a_value_error_not_a_memory_error(tmp_path):
+    members = saved_members()
+    header = npy_header((2**40,))
+    members["weight_ih_l0.npy"] = header                           # header and zip record agree on 8 TiB
+    path = write_zip(tmp_path / "huge.npz", members, claimed_sizes={"weight_ih_l0.npy": len(header) + 2**43})
+    for call in (lambda: io.load(LSTM(1, 1), path), lambda: io.load(LSTM(1, 1), path, strict=False),
+                 lambda: io.read_info(path), lambda: io.load_model(path)):
+        error, peak = peak_memory_of(call)
+        assert isinstance(error, ValueError) and str(path) in str(error), repr(error)
+        assert peak < MiB
+
+
+@pytest.mark.parametrize("version, length_format", [((1, 0), "<H"), ((2, 0), "<I")])
+def test_an_overlong_npy_header_is_called_that_not_a_pickle(tmp_path, version, length_format):
+    members = saved_members()
+    declared = 65_535 if version == (1, 0) else 2**30           # the v2 length would make numpy read 1 GiB
+    members["bias_ih_l0.npy"] = b"\x93NUMPY" + bytes(version) + struct.pack(length_format, declared) + b" " * 20_000
+    path = write_zip(tmp_path / "header.npz", members, compression=zipfile.ZIP_DEFLATED)
+    error, peak = peak_memory_of(lambda: io.load(LSTM(1, 1), path))
+    message = raises_naming(ValueError, lambda: io.load(LSTM(1, 1), path), str(path), "bias_ih_l0", "header",
+                            str(declared))
+    assert "pickle" not in message and peak < MiB
+
+
+# ------------------------------------------------------- every refusal says what the file is
+def test_a_text_file_is_called_a_text_file(tmp_path):
+    path = tmp_path / "notes.npz"
+    path.write_text("hidden_size = 32\nlearning rate 0.01\n")
+    message = raises_naming(ValueError, lambda: io.load(LSTM(1, 1), path), str(path), "text file")
+    assert "pickle" not in message
+
+
+@pytest.mark.parametrize("content, words", [
+    (b"", ["empty"]),
+    (b"\x00\x01\x02\x03binary junk" * 4, ["not a zip archive"]),
+    (b"PK\x03\x04" + bytes(60), ["truncated or corrupted"]),
+])
+def test_files_that_are_not_zip_archives_say_so(tmp_path, content, words):
+    path = tmp_path / "weights.npz"
+    path.write_bytes(content)
+    raises_naming(ValueError, lambda: io.load(LSTM(1, 1), path), str(path), *words)
+    raises_naming(ValueError, lambda: io.read_info(path), str(path), *words)
+
+
+def test_a_pytorch_file_is_named_as_one(tmp_path, torch):
+    path = tmp_path / "model.pt"
+    torch.save(torch.nn.LSTM(1, 1).state_dict(), path)
+    raises_naming(ValueError, lambda: io.load(LSTM(1, 1), path), str(path), "PyTorch", "torch.save",
+                  "never unpickles", "state_dict")
+    raises_naming(ValueError, lambda: io.load_model(path), str(path), "PyTorch")
+
+
+def test_a_zip_holding_data_pkl_is_named_a_pytorch_file_without_torch(tmp_path):
+    path = write_zip(tmp_path / "model.pt", {"archive/data.pkl": pickle.dumps({"a": 1}), "archive/version": b"3"})
+    raises_naming(ValueError, lambda: io.load(LSTM(1, 1), path), str(path), "PyTorch", "torch.save")
+
+
+def test_a_safetensors_file_given_to_the_npz_reader_is_named(tmp_path):
+    header = json.dumps({"a": {"dtype": "F64", "shape": [1], "data_offsets": [0, 8]}}).encode()
+    path = tmp_path / "weights.npz"
+    path.write_bytes(struct.pack("<Q", len(header)) + header + bytes(8))
+    raises_naming(ValueError, lambda: io.load(LSTM(1, 1), path), str(path), "safetensors file", ".safetensors")
+
+
+def config_text(config, metadata=None):
+    return json.dumps({"config": config, "metadata": metadata})
+
+
+LSTM_CONFIG = io.module_config(LSTM(1, 1))
+
+
+@pytest.mark.parametrize("member, data, words", [
+    ("__numpylstm_format__.npy", b"1", ["__numpylstm_format__", ".npy header"]),
+    ("__numpylstm_format__.npy", np.array(1.0), ["format version entry", "float64"]),
+    ("__numpylstm_format__.npy", np.array([1, 2]), ["format version entry", "(2,)"]),
+    ("__numpylstm_format__.npy", np.array(0), ["format version 0"]),
+    ("__numpylstm_config__.npy", np.array(b"{}"), ["configuration entry", "|S2"]),
+    ("__numpylstm_config__.npy", np.array("not json {"), ["configuration entry", "not JSON"]),
+    ("__numpylstm_config__.npy", np.array('"a string"'), ["configuration entry", "a string", "'config'"]),
+    ("__numpylstm_config__.npy", np.array(config_text("LSTM")), ["configuration entry", "config is a string"]),
+    ("__numpylstm_config__.npy", np.array(config_text({**LSTM_CONFIG, "args": [1, 1]})),
+     ["configuration entry", "config['args'] is an array"]),
+    ("__numpylstm_config__.npy", np.array(config_text({**LSTM_CONFIG, "class": 3})),
+     ["configuration entry", "config['class'] is a number"]),
+    ("__numpylstm_config__.npy", np.array(config_text({**LSTM_CONFIG, "children": {"0": []}})),
+     ["configuration entry", "config['children']['0'] is an array"]),
+    ("__numpylstm_config__.npy", np.array("[" * 100_000), ["configuration entry", "RecursionError"]),
+])
+def test_bad_format_and_configuration_entries_are_value_errors_naming_the_path(tmp_path, member, data, words):
+    members = saved_members()
+    if isinstance(data, np.ndarray):
+        buffer = stdio.BytesIO()
+        np.lib.format.write_array(buffer, data)
+        data = buffer.getvalue()
+    members[member] = data
+    path = write_zip(tmp_path / "bad.npz", members)
+    for call in (lambda: io.load(LSTM(1, 1), path), lambda: io.load(LSTM(1, 1), path, strict=False),
+                 lambda: io.read_info(path), lambda: io.load_model(path)):
+        raises_naming(ValueError, call, str(path), *words)
+
+
+def test_a_configuration_larger_than_max_config_bytes_is_refused_unread(tmp_path, monkeypatch):
+    path = io.save(LSTM(1, 1), tmp_path / "w", metadata={"notes": "x" * 10_000})
+    monkeypatch.setattr(io, "MAX_CONFIG_BYTES", 20_000)
+    raises_naming(ValueError, lambda: io.read_info(path), str(path), "MAX_CONFIG_BYTES", "20000")
+    raises_naming(ValueError, lambda: io.save(LSTM(1, 1), tmp_path / "v", metadata={"notes": "x" * 10_000}),
+                  "metadata", "MAX_CONFIG_BYTES")
+    assert not (tmp_path / "v.npz").exists()
+
+
+def test_duplicate_and_non_npy_members_are_refused(tmp_path):
+    members = saved_members()
+    path = write_zip(tmp_path / "extra.npz", {**members, "readme.txt": b"hello"})
+    raises_naming(ValueError, lambda: io.load(LSTM(1, 1), path, strict=False), str(path), "readme.txt", ".npy")
+    path = tmp_path / "twice.npz"
+    with pytest.warns(UserWarning, match="Duplicate name"):
+        write_zip(path, members)
+        with zipfile.ZipFile(path, "a") as archive:
+            archive.writestr("weight_ih_l0.npy", members["weight_ih_l0.npy"])
+    raises_naming(ValueError, lambda: io.load(LSTM(1, 1), path), str(path), "weight_ih_l0", "twice")
+
+
+def test_fortran_ordered_and_compressed_archives_from_numpy_still_load(tmp_path):
+    saved = LSTM(2, 3, seed=0)
+    members = saved_members(saved)
+    state = saved.state_dict()
+    buffer = stdio.BytesIO()
+    np.lib.format.write_array(buffer, np.asfortranarray(state["weight_ih_l0"]))
+    members["weight_ih_l0.npy"] = buffer.getvalue()
+    assert b"'fortran_order': True" in members["weight_ih_l0.npy"]
+    path = write_zip(tmp_path / "f.npz", members, compression=zipfile.ZIP_DEFLATED)
+    assert_same_weights(io.load(LSTM(2, 3, seed=1), path), saved)
