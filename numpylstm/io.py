@@ -471,10 +471,10 @@ def load_model(path):
 
 
 def _existing_path(path):
-    given = Path(path) if isinstance(path, (str, os.PathLike)) else weights_path(path)
+    with_suffix = weights_path(path)  # refuses what is not a path naming a file
+    given = Path(path)
     if given.is_file():
         return given
-    with_suffix = weights_path(given)
     if with_suffix.is_file():
         return with_suffix
     raise FileNotFoundError(f"no weight file at {str(given)!r}" +

@@ -496,3 +496,157 @@ def test_fortran_ordered_and_compressed_archives_from_numpy_still_load(tmp_path)
     assert b"'fortran_order': True" in members["weight_ih_l0.npy"]
     path = write_zip(tmp_path / "f.npz", members, compression=zipfile.ZIP_DEFLATED)
     assert_same_weights(io.load(LSTM(2, 3, seed=1), path), saved)
+
+
+# ================================================================ safe saves
+def mode_of(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def temporaries(folder):
+    return sorted(name for name in os.listdir(folder) if name.endswith(".tmp"))
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o640, 0o604, 0o664])
+def test_a_save_keeps_the_permission_bits_of_the_file_it_replaces(tmp_path, mode):
+    path = io.save(LSTM(1, 1, seed=0), tmp_path / "w")
+    os.chmod(path, mode)
+    io.save(LSTM(1, 1, seed=1), path)
+    assert mode_of(path) == mode
+    assert_same_weights(io.load(LSTM(1, 1), path), LSTM(1, 1, seed=1))
+
+
+def test_a_read_only_file_is_refused_like_numpy_does_or_kept_read_only_for_root(tmp_path):
+    path = io.save(LSTM(1, 1, seed=0), tmp_path / "w")
+    os.chmod(path, 0o444)
+    before = file_bytes(path)
+    if os.access(path, os.W_OK):   # root may write anything, as with np.save: the mode must survive
+        io.save(LSTM(1, 1, seed=1), path)
+        assert mode_of(path) == 0o444
+    else:
+        raises_naming(PermissionError, lambda: io.save(LSTM(1, 1, seed=1), path), str(path), "not writable")
+        assert file_bytes(path) == before
+    assert temporaries(tmp_path) == []
+
+
+def test_a_file_the_process_may_not_write_is_refused_before_anything_is_written(tmp_path, monkeypatch):
+    # What a non-root user meets with a 0444 file, whoever runs the tests.
+    path = io.save(LSTM(1, 1, seed=0), tmp_path / "w")
+    before = file_bytes(path)
+    monkeypatch.setattr(os, "access", lambda p, how: os.fspath(p) != str(path))
+    raises_naming(PermissionError, lambda: io.save(LSTM(1, 1, seed=1), path), str(path), "not writable", "0o644")
+    assert file_bytes(path) == before and os.listdir(tmp_path) == ["w.npz"]
+
+
+@pytest.fixture
+def umask_027():
+    previous = os.umask(0o027)
+    yield
+    os.umask(previous)
+
+
+@pytest.mark.parametrize("read_from", ["proc", "probe"])
+def test_new_files_get_0666_less_the_umask_without_os_umask(umask_027, tmp_path, monkeypatch, read_from):
+    # umask_027 first: it is restored after monkeypatch has put os.umask back
+    # os.umask can only read the mask by setting it: for a moment other threads create files
+    # with the wrong mode. The save reads it from /proc, or from a probe file where there is none.
+    if read_from == "probe":
+        monkeypatch.setattr(io, "_PROC_STATUS", str(tmp_path / "no-such-file"))
+
+    def forbidden(mask):
+        raise AssertionError("os.umask was called")
+
+    monkeypatch.setattr(os, "umask", forbidden)
+    path = io.save(LSTM(1, 1), tmp_path / "w")
+    assert mode_of(path) == 0o640
+    assert os.listdir(tmp_path) == ["w.npz"]          # the probe is gone too
+
+
+def test_the_folder_is_flushed_after_the_rename(tmp_path, monkeypatch):
+    # Without an fsync of the folder a power cut can lose the rename itself.
+    flushed = []
+    real_fsync = os.fsync
+
+    def recording_fsync(handle):
+        is_folder = stat.S_ISDIR(os.fstat(handle).st_mode)
+        flushed.append(("folder" if is_folder else "file", (tmp_path / "w.npz").exists()))
+        return real_fsync(handle)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    io.save(LSTM(1, 1), tmp_path / "w")
+    assert flushed == [("file", False), ("folder", True)]
+
+
+def test_an_empty_path_is_a_value_error_naming_path(tmp_path):
+    for given in ("", ".", str(tmp_path) + "/.."):
+        raises_naming(ValueError, lambda: io.save(LSTM(1, 1), given), "path", repr(given))
+    raises_naming(ValueError, lambda: io.load(LSTM(1, 1), ""), "path", "''")
+
+
+def test_saving_through_a_symlink_writes_its_target_and_keeps_the_link(tmp_path):
+    real = io.save(LSTM(1, 1, seed=0), tmp_path / "real")
+    link = tmp_path / "link.npz"
+    link.symlink_to(real)
+    io.save(LSTM(1, 1, seed=1), link)
+    assert link.is_symlink()
+    assert_same_weights(io.load(LSTM(1, 1), real), LSTM(1, 1, seed=1))
+
+
+# A writer that saves an 18 MB model over and over, to be killed in the middle of a save.
+_SAVING_FOREVER = """
+import sys
+from numpylstm import io
+from numpylstm.layers import Linear
+model = Linear(1500, 1500, seed=0)
+while True:
+    io.save(model, sys.argv[1])
+"""
+
+
+def kill_mid_save(target):
+    """Start a process saving to ``target`` in a loop, SIGKILL it while its temporary file exists;
+    returns the temporary files it left."""
+    for attempt in range(20):
+        writer = subprocess.Popen([sys.executable, "-c", _SAVING_FOREVER, str(target)])
+        try:
+            give_up = time.monotonic() + 120        # a guard against a hang, not a measurement
+            while not temporaries(target.parent) and time.monotonic() < give_up:
+                time.sleep(0.001)
+        finally:
+            writer.send_signal(signal.SIGKILL)
+            writer.wait()
+        left = temporaries(target.parent)
+        if left:                                     # else it renamed just before the kill: again
+            return left
+    pytest.fail("never caught the writer in the middle of a save")
+
+
+@pytest.mark.skipif(os.name == "nt", reason="SIGKILL is POSIX")
+def test_a_save_killed_by_sigkill_leaves_a_temporary_file_that_the_next_save_removes(tmp_path):
+    target = tmp_path / "w.npz"
+    left = kill_mid_save(target)
+    assert all(name.startswith(".w.npz.") for name in left)
+    io.save(LSTM(1, 1, seed=0), target)
+    assert temporaries(tmp_path) == []
+    assert_same_weights(io.load(LSTM(1, 1), target), LSTM(1, 1, seed=0))
+
+
+def test_only_temporaries_of_gone_writers_or_older_than_an_hour_are_removed(tmp_path):
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    gone_pid = int(gone.stdout)
+    names = {
+        "gone writer": f".w.npz.{gone_pid}.0badc0de.tmp",
+        "live writer": f".w.npz.{os.getppid()}.0badc0de.tmp",      # pytest's parent: alive
+        "this process": f".w.npz.{os.getpid()}.0badc0de.tmp",      # another thread may be saving
+        "old mkstemp name": ".w.npz.k2j3h4g5.tmp",
+        "recent mkstemp name": ".w.npz.a1b2c3d4.tmp",
+        "another target": f".v.npz.{gone_pid}.0badc0de.tmp",
+    }
+    for name in names.values():
+        (tmp_path / name).write_bytes(b"partial")
+    two_hours_ago = time.time() - 7200
+    os.utime(tmp_path / names["old mkstemp name"], (two_hours_ago, two_hours_ago))
+    io.save(LSTM(1, 1), tmp_path / "w")
+    kept = {what for what, name in names.items() if (tmp_path / name).exists()}
+    assert kept == {"live writer", "this process", "recent mkstemp name", "another target"}
