@@ -977,13 +977,13 @@ class _Arguments:
     def size(self, name, default=None):
         value = self.args.get(name, default)
         if type(value) is not int or value < 0:
-            raise ValueError(f"argument {name} is {str(value)[:40]}, not a size")
+            raise ValueError(f"argument {name} is {repr(value)[:40]}, not a size")
         return value
 
     def flag(self, name, default):
         value = self.args.get(name, default)
         if type(value) is not bool:
-            raise ValueError(f"argument {name} is {str(value)[:40]}, not True or False")
+            raise ValueError(f"argument {name} is {repr(value)[:40]}, not True or False")
         return value
 
 

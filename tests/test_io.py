@@ -15,9 +15,10 @@ import zipfile
 import numpy as np
 import pytest
 
-from numpylstm import LSTM, io
+from numpylstm import LSTM, RNN, Dropout, Embedding, LSTMCell, RNNCell, Seq2Seq, Sigmoid, Tanh, io
 from numpylstm.layers import Linear, ReLU, Sequential
-from numpylstm.models import SequenceRegressor
+from numpylstm.models import CharLM, SequenceClassifier, SequenceRegressor
+from numpylstm.seq2seq import Decoder, Encoder
 from assertions import raises_naming
 
 
@@ -650,3 +651,213 @@ def test_only_temporaries_of_gone_writers_or_older_than_an_hour_are_removed(tmp_
     io.save(LSTM(1, 1), tmp_path / "w")
     kept = {what for what, name in names.items() if (tmp_path / name).exists()}
     assert kept == {"live writer", "this process", "recent mkstemp name", "another target"}
+
+
+# ================================================================ load_model
+_rng = np.random.default_rng(7)
+_x = _rng.standard_normal((5, 2, 3))
+_ids = np.array([[1, 4], [2, 0], [3, 3]])
+# (model, the arguments of one forward call): every class load_model rebuilds.
+EVERY_CLASS = {
+    "LSTM": (LSTM(3, 4, num_layers=2, bidirectional=True, proj_size=2, batch_first=True, dtype=np.float32,
+                  seed=0), (_x.astype(np.float32),)),
+    "LSTMCell": (LSTMCell(3, 4, bias=False, seed=0), (_x[0],)),
+    "RNN": (RNN(3, 4, num_layers=2, nonlinearity="relu", bias=False, seed=0), (_x,)),
+    "RNNCell": (RNNCell(3, 4, nonlinearity="relu", seed=0), (_x[0],)),
+    "Linear": (Linear(3, 2, seed=0), (_x,)),
+    "Linear without bias": (Linear(3, 2, bias=False, seed=0), (_x,)),
+    "Embedding": (Embedding(6, 3, padding_idx=2, seed=0), (_ids,)),
+    "Sequential": (Sequential(Linear(3, 5, seed=0), ReLU(), Dropout(0.3), Tanh(),
+                              Sequential(Linear(5, 2, seed=1), Sigmoid())), (_x,)),
+    "ReLU": (ReLU(), (_x,)), "Tanh": (Tanh(), (_x,)), "Sigmoid": (Sigmoid(), (_x,)),
+    "Dropout": (Dropout(0.25), (_x,)),
+    "SequenceRegressor": (SequenceRegressor(3, 4, output_size=2, num_layers=2, head="every", bidirectional=True,
+                                            dropout=0.1, seed=0), (_x,)),
+    "SequenceClassifier": (SequenceClassifier(3, 4, 5, head_hidden=6, seed=0), (_x,)),
+    "SequenceClassifier of tokens": (SequenceClassifier(3, 4, 5, vocab_size=6, bidirectional=True, seed=0), (_ids,)),
+    "CharLM": (CharLM(6, 3, 4, num_layers=2, seed=0), (_ids,)),
+    "Encoder": (Encoder(6, 3, 4, num_layers=2, seed=0), (_ids,)),
+    "Decoder": (Decoder(6, 3, 4, seed=0), (_ids,)),
+    "Seq2Seq": (Seq2Seq(6, 3, 4, num_layers=2, tgt_vocab_size=5, batch_first=True, seed=0), (_ids.T, _ids.T)),
+}
+
+
+def flat_outputs(result):
+    if isinstance(result, (tuple, list)):
+        return [leaf for item in result for leaf in flat_outputs(item)]
+    return [result]
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".safetensors"])
+@pytest.mark.parametrize("name", list(EVERY_CLASS))
+def test_load_model_rebuilds_every_class_bit_for_bit(tmp_path, name, suffix):
+    if suffix == ".safetensors":
+        pytest.importorskip("safetensors")
+    model, inputs = EVERY_CLASS[name]
+    path = io.save(model, tmp_path / f"model{suffix}")
+    rebuilt = io.load_model(path)
+    assert type(rebuilt) is type(model) and io.module_config(rebuilt) == io.module_config(model)
+    assert_same_weights(rebuilt, model)
+    model.eval(), rebuilt.eval()
+    expected, got = flat_outputs(model(*inputs)), flat_outputs(rebuilt(*inputs))
+    assert len(expected) == len(got) >= 1
+    for a, b in zip(expected, got):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+
+
+def file_with_config(path, config, model=None):
+    """A real save of ``model`` (LSTM(1, 1)) whose configuration entry is replaced by ``config``."""
+    members = saved_members(model)
+    buffer = stdio.BytesIO()
+    np.lib.format.write_array(buffer, np.array(config_text(config)))
+    members["__numpylstm_config__.npy"] = buffer.getvalue()
+    return write_zip(path, members)
+
+
+class MyLSTM(LSTM):
+    pass
+
+
+@pytest.mark.parametrize("class_name", ["os.system", "MyLSTM", "__import__", "numpylstm.io.save", "Module"])
+def test_load_model_refuses_classes_it_does_not_know_by_name(tmp_path, class_name):
+    path = file_with_config(tmp_path / "w.npz", {**LSTM_CONFIG, "class": class_name})
+    raises_naming(ValueError, lambda: io.load_model(path), str(path), repr(class_name), "does not rebuild",
+                  "numpylstm.io.load")
+
+
+def test_a_subclass_saved_by_the_user_is_refused_by_load_model_and_loads_with_load(tmp_path):
+    path = io.save(MyLSTM(1, 2, seed=0), tmp_path / "mine")
+    raises_naming(ValueError, lambda: io.load_model(path), "'MyLSTM'")
+    assert_same_weights(io.load(MyLSTM(1, 2), path), MyLSTM(1, 2, seed=0))
+
+
+@pytest.mark.parametrize("args, words", [
+    ({"hidden_size": 10**6}, ["describe", "holds 16"]),                   # would allocate 32 GB
+    ({"hidden_size": 10**30, "num_layers": 10**30}, ["describe"]),
+    ({"hidden_size": "1"}, ["hidden_size", "'1'", "not a size"]),
+    ({"bidirectional": 1}, ["bidirectional", "not True or False"]),
+    ({"nonsense": 3}, ["nonsense"]),                                     # the constructor refuses it
+    ({"dropout": 2.0}, ["dropout"]),
+])
+def test_load_model_refuses_arguments_that_do_not_rebuild_the_file(tmp_path, args, words):
+    path = file_with_config(tmp_path / "w.npz", {**LSTM_CONFIG, "args": {**LSTM_CONFIG["args"], **args}})
+    error, peak = peak_memory_of(lambda: io.load_model(path))
+    assert isinstance(error, ValueError), repr(error)
+    raises_naming(ValueError, lambda: io.load_model(path), str(path), "cannot be rebuilt", *words)
+    assert peak < MiB
+
+
+def test_load_model_rebuilds_sequential_children_in_order_only(tmp_path):
+    model = Sequential(Linear(1, 2, seed=0), ReLU())
+    config = io.module_config(model)
+    config["children"] = {"1": config["children"]["1"], "0": config["children"]["0"]}
+    path = file_with_config(tmp_path / "w.npz", config, model)
+    raises_naming(ValueError, lambda: io.load_model(path), str(path), "'0', '1', ... in order")
+
+
+def test_load_model_refuses_a_seq2seq_without_its_recorded_encoder(tmp_path):
+    model = Seq2Seq(4, 2, 3, seed=0)
+    config = io.module_config(model)
+    del config["children"]["encoder"]
+    path = file_with_config(tmp_path / "w.npz", config, model)
+    raises_naming(ValueError, lambda: io.load_model(path), str(path), "'encoder'")
+
+
+# ================================================================ safetensors
+@pytest.fixture
+def safetensors():
+    return pytest.importorskip("safetensors")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_safetensors_round_trip_is_bit_exact_and_carries_the_configuration(tmp_path, safetensors, dtype):
+    saved = LSTM(3, 4, num_layers=2, bidirectional=True, proj_size=2, dtype=dtype, seed=0)
+    path = io.save(saved, tmp_path / "lstm.safetensors", metadata={"task": "sine"})
+    assert path == tmp_path / "lstm.safetensors"
+    assert_same_weights(io.load(LSTM(3, 4, num_layers=2, bidirectional=True, proj_size=2, dtype=dtype), path),
+                        saved)
+    info = io.read_info(path)
+    assert info["format_version"] == 1 and info["metadata"] == {"task": "sine"}
+    assert info["config"] == io.module_config(saved)
+    import safetensors.numpy
+    plain = safetensors.numpy.load_file(path)            # a plain safetensors file with PyTorch's names
+    assert sorted(plain) == sorted(saved.state_dict())
+    with safetensors.safe_open(path, framework="numpy") as file:
+        assert sorted(file.metadata()) == ["__numpylstm_config__", "__numpylstm_format__"]
+
+
+def test_pytorch_loads_a_saved_safetensors_file_straight_into_its_module(tmp_path, safetensors, torch):
+    import safetensors.torch
+    from numpylstm.gradcheck import rel_error
+    from torch_reference import PARITY_TOLERANCE, assert_distinct_biases
+    model = LSTM(3, 5, num_layers=2, bidirectional=True, batch_first=True, seed=4)
+    assert_distinct_biases(model)
+    path = io.save(model, tmp_path / "lstm.safetensors")
+    twin = torch.nn.LSTM(3, 5, num_layers=2, bidirectional=True, batch_first=True, dtype=torch.float64)
+    twin.load_state_dict(safetensors.torch.load_file(path))        # strict: every name and shape fits
+    for name, value in model.state_dict().items():
+        np.testing.assert_array_equal(twin.state_dict()[name].numpy(), value)
+    x = np.random.default_rng(0).standard_normal((2, 6, 3))
+    ours, (h, c) = model(x)
+    theirs, (th, tc) = twin(torch.tensor(x))
+    for a, b in ((ours, theirs), (h, th), (c, tc)):
+        assert rel_error(a, b.detach().numpy()) < PARITY_TOLERANCE
+
+
+def test_without_the_safetensors_package_the_error_says_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "safetensors", None)
+    monkeypatch.setitem(sys.modules, "safetensors.numpy", None)
+    raises_naming(ImportError, lambda: io.save(LSTM(1, 1), tmp_path / "w.safetensors"), "pip install safetensors")
+    assert os.listdir(tmp_path) == []
+    assert io.save(LSTM(1, 1), tmp_path / "w.npz").exists()        # .npz needs nothing more
+
+
+def safetensors_bytes(header, data=b""):
+    text = json.dumps(header).encode() if not isinstance(header, bytes) else header
+    return struct.pack("<Q", len(text)) + text + data
+
+
+VALID_META = {"__numpylstm_format__": "1", "__numpylstm_config__": config_text(LSTM_CONFIG)}
+ONE_TENSOR = {"bias_ih_l0": {"dtype": "F64", "shape": [4], "data_offsets": [0, 32]}}
+
+
+@pytest.mark.parametrize("content, words", [
+    (b"\x00" * 5, ["fewer than the 8"]),
+    (struct.pack("<Q", 2**40) + b"{}", ["header length", str(2**40)]),
+    (struct.pack("<Q", 100) + b"{}", ["header length is 100"]),
+    (safetensors_bytes(b"{not json"), ["not JSON"]),
+    (safetensors_bytes(b"[" * 50_000), ["not JSON", "RecursionError"]),
+    (safetensors_bytes([1, 2]), ["an array, not an object"]),
+    (safetensors_bytes({"a": {"dtype": "BF16", "shape": [1], "data_offsets": [0, 2]}}, bytes(2)), ["BF16"]),
+    (safetensors_bytes({"a": {"dtype": "F64", "shape": [-1], "data_offsets": [0, 8]}}, bytes(8)), ["shape"]),
+    (safetensors_bytes({"a": {"dtype": "F64", "shape": [2**40], "data_offsets": [0, 8]}}, bytes(8)),
+     ["8796093022208 bytes"]),
+    (safetensors_bytes({"a": {"dtype": "F64", "shape": [1], "data_offsets": [8, 16]}}, bytes(16)),
+     ["data_offsets", "16 data bytes"]),
+    (safetensors_bytes({**ONE_TENSOR, "__metadata__": {"__numpylstm_format__": 1}}, bytes(32)), ["strings"]),
+    (safetensors_bytes({**ONE_TENSOR, "__metadata__": {"format": "pt"}}, bytes(32)), ["without numpylstm"]),
+    (safetensors_bytes({**ONE_TENSOR, "__metadata__": {**VALID_META, "__numpylstm_format__": "one"}},
+                       bytes(32)), ["format version 'one'"]),
+    (safetensors_bytes({**ONE_TENSOR, "__metadata__": {**VALID_META, "__numpylstm_config__": "[]"}},
+                       bytes(32)), ["configuration entry", "an array"]),
+])
+def test_hostile_safetensors_headers_are_refused_before_reading(tmp_path, content, words):
+    path = tmp_path / "w.safetensors"
+    path.write_bytes(content)
+    for call in (lambda: io.load(LSTM(1, 1), path), lambda: io.read_info(path), lambda: io.load_model(path)):
+        error, peak = peak_memory_of(call)
+        assert isinstance(error, ValueError) and peak < MiB, repr(error)
+        raises_naming(ValueError, call, str(path), *words)
+
+
+def test_an_npz_named_safetensors_is_called_a_zip(tmp_path):
+    path = tmp_path / "w.safetensors"
+    path.write_bytes(file_bytes(io.save(LSTM(1, 1), tmp_path / "w.npz")))
+    raises_naming(ValueError, lambda: io.load(LSTM(1, 1), path), str(path), "zip archive", ".npz")
+
+
+def test_a_safetensors_file_of_another_model_names_the_entry(tmp_path, safetensors):
+    path = io.save(LSTM(2, 3), tmp_path / "w.safetensors")
+    raises_naming(ValueError, lambda: io.load(LSTM(2, 4), path, strict=False), str(path), "weight_ih_l0",
+                  "(12, 2)", "(16, 2)")
