@@ -34,6 +34,7 @@ Why it is safe:
   path and what is wrong, and changes nothing in the model.
 """
 import errno
+import hashlib
 import inspect
 import json
 import math
@@ -73,6 +74,9 @@ MAX_WEIGHT_BYTES = 2**32
 STALE_TEMPORARY_SECONDS = 3600
 _FORMAT_KEY = "__numpylstm_format__"
 _CONFIG_KEY = "__numpylstm_config__"
+# safetensors files carry no checksum of their own (a zip has a CRC per member): numpylstm adds two.
+_HEADER_DIGEST_KEY = "__numpylstm_header_sha256__"
+_DATA_DIGEST_KEY = "__numpylstm_data_sha256__"
 _RESERVED = (_FORMAT_KEY, _CONFIG_KEY)
 # Constructor arguments that change neither the architecture nor how it computes:
 # loading into a model that differs only in these is allowed (values are cast to the model's dtype).
@@ -265,7 +269,28 @@ def _write_npz(file, entries):
 def _safetensors_writer(entries, header_text):
     library = _safetensors_numpy()  # before any file is touched: a missing package changes nothing
     metadata = {_FORMAT_KEY: str(FORMAT_VERSION), _CONFIG_KEY: header_text}
+    declared = {name: _Declared(array.shape, array.dtype) for name, array in entries.items()}
+    metadata[_HEADER_DIGEST_KEY] = _header_digest(metadata, declared)
+    metadata[_DATA_DIGEST_KEY] = _data_digest(entries)
     return lambda file: file.write(library.save(dict(entries), metadata=metadata))
+
+
+def _header_digest(metadata, declared):
+    """SHA-256 of the format version, the configuration and every tensor's name, dtype and shape."""
+    digest = hashlib.sha256()
+    described = (f"{name}:{entry.dtype.newbyteorder('<').str}:{tuple(entry.shape)}"
+                 for name, entry in sorted(declared.items()))
+    for part in (metadata[_FORMAT_KEY], metadata[_CONFIG_KEY], *described):
+        digest.update(part.encode("utf-8", "surrogatepass") + b"\0")
+    return digest.hexdigest()
+
+
+def _data_digest(arrays):
+    """SHA-256 of the tensors' bytes (little-endian, as safetensors stores them), in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        digest.update(np.ascontiguousarray(arrays[name], dtype=arrays[name].dtype.newbyteorder("<")))
+    return digest.hexdigest()
 
 
 def _safetensors_numpy():
@@ -739,17 +764,22 @@ class _SafetensorsFile:
         self.declared = {name: _safetensors_entry(path, name, value) for name, value in header.items()}
         _check_offsets(path, self.declared, data_size)
         self.info = self._info(metadata)
+        self.data_digest = metadata[_DATA_DIGEST_KEY]
 
     def arrays(self, names):
+        """The tensors ``names``, once every tensor in the file matches the stored digest."""
         if not names:
             return {}
         _safetensors_numpy()  # the clear ImportError when the package is missing
         from safetensors import SafetensorError, safe_open
         try:
             with safe_open(self.path, framework="numpy") as file:
-                return {name: file.get_tensor(name) for name in names}
+                arrays = {name: file.get_tensor(name) for name in self.declared}
         except (SafetensorError, OSError, ValueError) as err:
             raise ValueError(_corrupt_message(self.path, err)) from None
+        if _data_digest(arrays) != self.data_digest:
+            raise ValueError(_corrupt_message(self.path, "the tensors do not match the SHA-256 stored with them"))
+        return {name: arrays[name] for name in names}
 
     def _header(self):
         """The header as a dict, and the size of the data after it."""
@@ -783,6 +813,11 @@ class _SafetensorsFile:
                 f"{str(self.path)!r} is a safetensors file without numpylstm's format version and configuration "
                 f"(metadata keys {sorted(metadata)}); write weight files with numpylstm.io.save"
             )
+        if _HEADER_DIGEST_KEY not in metadata or _DATA_DIGEST_KEY not in metadata:
+            raise ValueError(_corrupt_message(self.path, f"its metadata lacks the {_HEADER_DIGEST_KEY} and "
+                                                         f"{_DATA_DIGEST_KEY} checksums numpylstm writes"))
+        if metadata[_HEADER_DIGEST_KEY] != _header_digest(metadata, self.declared):
+            raise ValueError(_corrupt_message(self.path, "its header does not match the SHA-256 stored in it"))
         version = metadata[_FORMAT_KEY]
         if not re.fullmatch(r"[0-9]{1,9}", version):
             raise ValueError(f"{str(self.path)!r} has an unreadable format version {version[:40]!r} "
@@ -1056,6 +1091,8 @@ def _pickle_message(path, name=None, what=None):
 
 
 def _corrupt_message(path, err, name=None):
+    """The message for a damaged file; ``err`` is the exception met, or a sentence saying what is wrong."""
     where = f" (entry {name!r})" if name else ""
+    reason = err if isinstance(err, str) else f"{type(err).__name__}: {err}"
     return (f"{str(path)!r} is not a readable numpylstm weight file{where}: it looks truncated or "
-            f"corrupted ({type(err).__name__}: {err})")
+            f"corrupted ({reason})")

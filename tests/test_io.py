@@ -784,7 +784,8 @@ def test_safetensors_round_trip_is_bit_exact_and_carries_the_configuration(tmp_p
     plain = safetensors.numpy.load_file(path)            # a plain safetensors file with PyTorch's names
     assert sorted(plain) == sorted(saved.state_dict())
     with safetensors.safe_open(path, framework="numpy") as file:
-        assert sorted(file.metadata()) == ["__numpylstm_config__", "__numpylstm_format__"]
+        assert sorted(file.metadata()) == ["__numpylstm_config__", "__numpylstm_data_sha256__",
+                                           "__numpylstm_format__", "__numpylstm_header_sha256__"]
 
 
 def test_pytorch_loads_a_saved_safetensors_file_straight_into_its_module(tmp_path, safetensors, torch):
@@ -818,8 +819,17 @@ def safetensors_bytes(header, data=b""):
     return struct.pack("<Q", len(text)) + text + data
 
 
-VALID_META = {"__numpylstm_format__": "1", "__numpylstm_config__": config_text(LSTM_CONFIG)}
 ONE_TENSOR = {"bias_ih_l0": {"dtype": "F64", "shape": [4], "data_offsets": [0, 32]}}
+
+
+def signed(format_version="1", config=config_text(LSTM_CONFIG)):
+    """numpylstm's metadata for ONE_TENSOR of zeros, with checksums that fit (so later checks are reached)."""
+    metadata = {"__numpylstm_format__": format_version, "__numpylstm_config__": config}
+    metadata["__numpylstm_header_sha256__"] = io._header_digest(
+        metadata, {"bias_ih_l0": io._Declared((4,), np.dtype("<f8"))})
+    metadata["__numpylstm_data_sha256__"] = io._data_digest({"bias_ih_l0": np.zeros(4)})
+    return metadata
+
 
 
 @pytest.mark.parametrize("content, words", [
@@ -837,10 +847,14 @@ ONE_TENSOR = {"bias_ih_l0": {"dtype": "F64", "shape": [4], "data_offsets": [0, 3
      ["data_offsets", "16 data bytes"]),
     (safetensors_bytes({**ONE_TENSOR, "__metadata__": {"__numpylstm_format__": 1}}, bytes(32)), ["strings"]),
     (safetensors_bytes({**ONE_TENSOR, "__metadata__": {"format": "pt"}}, bytes(32)), ["without numpylstm"]),
-    (safetensors_bytes({**ONE_TENSOR, "__metadata__": {**VALID_META, "__numpylstm_format__": "one"}},
-                       bytes(32)), ["format version 'one'"]),
-    (safetensors_bytes({**ONE_TENSOR, "__metadata__": {**VALID_META, "__numpylstm_config__": "[]"}},
-                       bytes(32)), ["configuration entry", "an array"]),
+    (safetensors_bytes({**ONE_TENSOR, "__metadata__": signed(format_version="one")}, bytes(32)),
+     ["format version 'one'"]),
+    (safetensors_bytes({**ONE_TENSOR, "__metadata__": signed(config="[]")}, bytes(32)),
+     ["configuration entry", "an array"]),
+    (safetensors_bytes({**ONE_TENSOR, "__metadata__": {**signed(), "__numpylstm_config__": "{}"}}, bytes(32)),
+     ["header does not match the SHA-256"]),
+    (safetensors_bytes({**ONE_TENSOR, "__metadata__": {"__numpylstm_format__": "1", "__numpylstm_config__": "{}"}},
+                       bytes(32)), ["lacks the", "checksums"]),
 ])
 def test_hostile_safetensors_headers_are_refused_before_reading(tmp_path, content, words):
     path = tmp_path / "w.safetensors"
@@ -861,3 +875,18 @@ def test_a_safetensors_file_of_another_model_names_the_entry(tmp_path, safetenso
     path = io.save(LSTM(2, 3), tmp_path / "w.safetensors")
     raises_naming(ValueError, lambda: io.load(LSTM(2, 4), path, strict=False), str(path), "weight_ih_l0",
                   "(12, 2)", "(16, 2)")
+
+
+def test_a_safetensors_file_with_one_changed_byte_is_refused_not_loaded_changed(tmp_path, safetensors):
+    # safetensors has no checksum (a zip has a CRC per member): without numpylstm's SHA-256 digests a
+    # flipped bit in a weight or in the configuration would load a different model without a word.
+    path = io.save(LSTM(1, 1, seed=0), tmp_path / "w.safetensors")
+    raw = file_bytes(path)
+    in_data, in_config = len(raw) - 3, raw.index(b"input_size") + 1
+    for position, call, words in ((in_data, lambda p: io.load(LSTM(1, 1), p), ["tensors do not match"]),
+                                  (in_config, io.read_info, ["header does not match"])):
+        flipped = bytearray(raw)
+        flipped[position] ^= 0x01
+        damaged = tmp_path / "damaged.safetensors"
+        damaged.write_bytes(bytes(flipped))
+        raises_naming(ValueError, lambda: call(damaged), str(damaged), "SHA-256", *words)
