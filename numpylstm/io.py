@@ -78,9 +78,10 @@ _CONFIG_KEY = "__numpylstm_config__"
 _HEADER_DIGEST_KEY = "__numpylstm_header_sha256__"
 _DATA_DIGEST_KEY = "__numpylstm_data_sha256__"
 _RESERVED = (_FORMAT_KEY, _CONFIG_KEY)
-# Constructor arguments that change neither the architecture nor how it computes:
-# loading into a model that differs only in these is allowed (values are cast to the model's dtype).
-IGNORED_IN_COMPARISON = ("seed", "dtype")
+# Constructor arguments that change neither the architecture nor what it computes:
+# loading into a model that differs only in these is allowed (values are cast to the model's dtype;
+# LSTM's engine picks kernels that give the same results).
+IGNORED_IN_COMPARISON = ("seed", "dtype", "engine")
 # What zipfile and numpy raise on damaged archives besides ValueError (found by flipping every
 # byte of a small file: an unknown compression method or a set "encrypted" flag among them).
 _DAMAGED_FILE_ERRORS = (OSError, EOFError, KeyError, zipfile.BadZipFile, NotImplementedError,
@@ -141,8 +142,8 @@ def _constructor_args(module):
             continue
         if name == "dtype":
             args[name] = str(module.dtype)
-        elif name in module.__dict__:
-            value = module.__dict__[name]
+        elif name in module.__dict__ or isinstance(getattr(type(module), name, None), property):
+            value = getattr(module, name)  # an attribute, or a checked property such as LSTM.dropout
             if isinstance(value, Parameter):
                 value = True
             if _is_json_value(value):
@@ -169,16 +170,20 @@ def _json_value(value):
 
 
 def config_differences(saved, current, prefix=""):
-    """Human-readable differences between two ``module_config`` dicts (ignoring seed and dtype)."""
+    """Human-readable differences between two ``module_config`` dicts.
+
+    Arguments in ``IGNORED_IN_COMPARISON`` are skipped, and so are arguments the saved
+    configuration does not record (files written before numpylstm recorded them).
+    """
     where = f" at {prefix.rstrip('.')!r}" if prefix else ""
     if saved.get("class") != current.get("class"):
         return [f"the file holds a {saved.get('class')}{where}, the model has a {current.get('class')}"]
     problems = []
     saved_args, current_args = saved.get("args", {}), current.get("args", {})
     for name in sorted(set(saved_args) | set(current_args)):
-        if name in IGNORED_IN_COMPARISON:
+        if name in IGNORED_IN_COMPARISON or name not in saved_args:
             continue
-        a, b = saved_args.get(name, "<absent>"), current_args.get(name, "<absent>")
+        a, b = saved_args[name], current_args.get(name, "<absent>")
         if a != b:
             problems.append(f"{prefix}{name} is {a!r} in the file but {b!r} in the model")
     saved_children, current_children = saved.get("children", {}), current.get("children", {})
@@ -443,7 +448,8 @@ def load(module, path, strict=True):
     Parameters
     ----------
     module : Module built with the same configuration as the saved one
-    path : str or os.PathLike (``.npz`` is added when ``path`` does not exist without it)
+    path : str or os.PathLike of an ``.npz`` (added when ``path`` does not exist without it)
+        or ``.safetensors`` file written by ``save``
     strict : with True (default) the configuration (class and constructor arguments
         other than seed and dtype) and the set of parameters must match; with False
         only the parameters both have are loaded, and their shapes must match
@@ -507,7 +513,7 @@ def _existing_path(path):
 
 
 def _check_same_configuration(path, saved, module):
-    problems = config_differences(saved, module_config(module))
+    problems = config_differences(_with_current_child_names(saved, module), module_config(module))
     if problems:
         raise ValueError(
             f"{str(path)!r} was saved from a model with another configuration:\n  " + "\n  ".join(problems)
@@ -516,13 +522,35 @@ def _check_same_configuration(path, saved, module):
         )
 
 
+def _with_current_child_names(config, module):
+    """``config`` with the sub-modules a class has since renamed (its ``renamed_parameters``, such as
+    Decoder's ``"out." -> "head."``) under their current names, so older files still compare equal."""
+    children = dict(config["children"])
+    for old, new in getattr(module, "renamed_parameters", {}).items():
+        old, new = old.rstrip("."), new.rstrip(".")
+        if old in children and new not in children:
+            children[new] = children.pop(old)
+    children = {name: _with_current_child_names(child, module._modules[name]) if name in module._modules
+                else child for name, child in children.items()}
+    return {**config, "children": children}
+
+
 def _load_weights(path, weights, module, strict):
     """Check the declared names, shapes and dtypes against ``module``, then read only what it takes."""
-    problems = _state_dict_problems(dict(module.named_parameters()), weights.declared, strict)
+    file_names = _file_names(module, weights.declared)
+    declared = {name: weights.declared[file_name] for name, file_name in file_names.items()}
+    problems = _state_dict_problems(dict(module.named_parameters()), declared, strict)
     if problems:
         raise ValueError(f"{str(path)!r} does not fit this {type(module).__name__}:\n  " + "\n  ".join(problems))
-    wanted = [name for name, _ in module.named_parameters() if name in weights.declared]
-    module.load_state_dict(weights.arrays(wanted), strict=strict)
+    wanted = [name for name, _ in module.named_parameters() if name in declared]
+    arrays = weights.arrays([file_names[name] for name in wanted])
+    module.load_state_dict({name: arrays[file_names[name]] for name in wanted}, strict=strict)
+
+
+def _file_names(module, declared):
+    """Current parameter name -> the name in the file, which may be one a class has since renamed
+    (``Module._with_current_names`` applies its ``renamed_parameters``)."""
+    return {next(iter(module._with_current_names({name: None}))): name for name in declared}
 
 
 def _check_within_limit(path, declared):
@@ -628,7 +656,7 @@ class _NpzFile:
             )
         version = self._format_version(entries[_FORMAT_KEY])
         config_text = self._config_text(entries[_CONFIG_KEY])
-        return _info(self.path, version, config_text)
+        return _checked_info(self.path, version, config_text)
 
     def _format_version(self, entry):
         if entry.shape != () or entry.dtype.kind not in "iu" or entry.dtype.itemsize > 8:
@@ -826,7 +854,7 @@ class _SafetensorsFile:
         if _config_entry_bytes(text) > MAX_CONFIG_BYTES:
             raise ValueError(f"{str(self.path)!r} has a configuration of {_config_entry_bytes(text)} bytes, more "
                              f"than numpylstm.io.MAX_CONFIG_BYTES ({MAX_CONFIG_BYTES})")
-        return _info(self.path, int(version), text)
+        return _checked_info(self.path, int(version), text)
 
 
 def _safetensors_header_limit():
@@ -872,7 +900,8 @@ def _check_offsets(path, declared, data_size):
 
 
 # ------------------------------------------------------------- the configuration text
-def _info(path, version, config_text):
+def _checked_info(path, version, config_text):
+    """``read_info``'s dict, once the version is one this numpylstm reads and the JSON has the right shape."""
     if version < 1:
         raise ValueError(f"{str(path)!r} has format version {version}; numpylstm writes 1 and later")
     if version > FORMAT_VERSION:
@@ -985,7 +1014,8 @@ def _rebuild_args(config):
 def _encoder_args(config):
     embedding, lstm = _child(config, "embedding")["args"], _child(config, "lstm")["args"]
     return {"vocab_size": embedding.get("num_embeddings"), "embedding_dim": embedding.get("embedding_dim"),
-            **{name: lstm.get(name) for name in ("hidden_size", "num_layers", "dropout", "batch_first")}}
+            "hidden_size": lstm.get("hidden_size"),  # the options a file may not record keep their defaults
+            **{name: lstm[name] for name in ("num_layers", "dropout", "batch_first") if name in lstm}}
 
 
 def _child(config, name):

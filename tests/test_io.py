@@ -293,6 +293,13 @@ def npy_header(shape, descr="<f8", version=(1, 0), fortran_order=False):
     return b"\x93NUMPY" + bytes(version) + struct.pack(length_format, len(text)) + text.encode("latin1")
 
 
+def npy_array_bytes(array):
+    """The bytes np.save writes for ``array``."""
+    buffer = stdio.BytesIO()
+    np.lib.format.write_array(buffer, array)
+    return buffer.getvalue()
+
+
 def write_zip(path, members, compression=zipfile.ZIP_STORED, claimed_sizes=None):
     """A zip of ``members`` (name -> bytes); ``claimed_sizes`` (name -> int) makes the directory lie."""
     with zipfile.ZipFile(path, "w", compression=compression, allowZip64=True) as archive:
@@ -456,11 +463,7 @@ LSTM_CONFIG = io.module_config(LSTM(1, 1))
 ])
 def test_bad_format_and_configuration_entries_are_value_errors_naming_the_path(tmp_path, member, data, words):
     members = saved_members()
-    if isinstance(data, np.ndarray):
-        buffer = stdio.BytesIO()
-        np.lib.format.write_array(buffer, data)
-        data = buffer.getvalue()
-    members[member] = data
+    members[member] = npy_array_bytes(data) if isinstance(data, np.ndarray) else data
     path = write_zip(tmp_path / "bad.npz", members)
     for call in (lambda: io.load(LSTM(1, 1), path), lambda: io.load(LSTM(1, 1), path, strict=False),
                  lambda: io.read_info(path), lambda: io.load_model(path)):
@@ -492,9 +495,7 @@ def test_fortran_ordered_and_compressed_archives_from_numpy_still_load(tmp_path)
     saved = LSTM(2, 3, seed=0)
     members = saved_members(saved)
     state = saved.state_dict()
-    buffer = stdio.BytesIO()
-    np.lib.format.write_array(buffer, np.asfortranarray(state["weight_ih_l0"]))
-    members["weight_ih_l0.npy"] = buffer.getvalue()
+    members["weight_ih_l0.npy"] = npy_array_bytes(np.asfortranarray(state["weight_ih_l0"]))
     assert b"'fortran_order': True" in members["weight_ih_l0.npy"]
     path = write_zip(tmp_path / "f.npz", members, compression=zipfile.ZIP_DEFLATED)
     assert_same_weights(io.load(LSTM(2, 3, seed=1), path), saved)
@@ -661,8 +662,8 @@ _x = _rng.standard_normal((5, 2, 3))
 _ids = np.array([[1, 4], [2, 0], [3, 3]])
 # (model, the arguments of one forward call): every class load_model rebuilds.
 EVERY_CLASS = {
-    "LSTM": (LSTM(3, 4, num_layers=2, bidirectional=True, proj_size=2, batch_first=True, dtype=np.float32,
-                  seed=0), (_x.astype(np.float32),)),
+    "LSTM": (LSTM(3, 4, num_layers=2, bidirectional=True, proj_size=2, batch_first=True, dropout=0.2,
+                  dtype=np.float32, seed=0), (_x.astype(np.float32),)),
     "LSTMCell": (LSTMCell(3, 4, bias=False, seed=0), (_x[0],)),
     "RNN": (RNN(3, 4, num_layers=2, nonlinearity="relu", bias=False, seed=0), (_x,)),
     "RNNCell": (RNNCell(3, 4, nonlinearity="relu", seed=0), (_x[0],)),
@@ -699,6 +700,7 @@ def test_load_model_rebuilds_every_class_bit_for_bit(tmp_path, name, suffix):
     path = io.save(model, tmp_path / f"model{suffix}")
     rebuilt = io.load_model(path)
     assert type(rebuilt) is type(model) and io.module_config(rebuilt) == io.module_config(model)
+    assert repr(rebuilt) == repr(model)                    # options such as Dropout.p and LSTM.dropout too
     assert_same_weights(rebuilt, model)
     model.eval(), rebuilt.eval()
     expected, got = flat_outputs(model(*inputs)), flat_outputs(rebuilt(*inputs))
@@ -711,9 +713,7 @@ def test_load_model_rebuilds_every_class_bit_for_bit(tmp_path, name, suffix):
 def file_with_config(path, config, model=None):
     """A real save of ``model`` (LSTM(1, 1)) whose configuration entry is replaced by ``config``."""
     members = saved_members(model)
-    buffer = stdio.BytesIO()
-    np.lib.format.write_array(buffer, np.array(config_text(config)))
-    members["__numpylstm_config__.npy"] = buffer.getvalue()
+    members["__numpylstm_config__.npy"] = npy_array_bytes(np.array(config_text(config)))
     return write_zip(path, members)
 
 
@@ -892,3 +892,50 @@ def test_a_safetensors_file_with_one_changed_byte_is_refused_not_loaded_changed(
         damaged = tmp_path / "damaged.safetensors"
         damaged.write_bytes(bytes(flipped))
         raises_naming(ValueError, lambda: call(damaged), str(damaged), "SHA-256", *words)
+
+
+# ============================================== files written by earlier numpylstm versions
+def renamed_file(path, saved, rename):
+    """A save of ``saved`` whose member names and recorded sub-modules use the names ``rename``
+    (new prefix -> old) maps back to, as before a class renamed them."""
+    members = {}
+    for name, data in saved_members(saved).items():
+        for new, old in rename.items():
+            name = name.replace(new, old)
+        members[name] = data
+    config = io.module_config(saved)
+    decoder = config["children"]["decoder"] if "decoder" in config["children"] else config
+    decoder["children"]["out"] = decoder["children"].pop("head")
+    members["__numpylstm_config__.npy"] = npy_array_bytes(np.array(config_text(config)))
+    return write_zip(path, members)
+
+
+@pytest.mark.parametrize("model, rename", [
+    (Decoder(6, 3, 4, seed=0), {"head.": "out."}),
+    (Seq2Seq(6, 3, 4, seed=0), {"decoder.head.": "decoder.out."}),
+])
+def test_files_saved_before_decoder_out_became_head_still_load(tmp_path, model, rename):
+    path = renamed_file(tmp_path / "old.npz", model, rename)
+    with zipfile.ZipFile(path) as archive:
+        assert any(".out." in name or name.startswith("out.") for name in archive.namelist())
+    for strict in (True, False):
+        assert_same_weights(io.load(type(model)(6, 3, 4, seed=1), path, strict=strict), model)
+    assert_same_weights(io.load_model(path), model)
+
+
+def test_options_held_in_properties_are_recorded_and_compared(tmp_path):
+    # LSTM.dropout and Dropout.p are checked properties, not plain attributes.
+    assert io.module_config(LSTM(2, 3, num_layers=2, dropout=0.3))["args"]["dropout"] == 0.3
+    assert io.module_config(Dropout(0.3))["args"]["p"] == 0.3
+    path = io.save(LSTM(2, 3, num_layers=2, dropout=0.3, seed=0), tmp_path / "w")
+    raises_naming(ValueError, lambda: io.load(LSTM(2, 3, num_layers=2), path), "dropout is 0.3 in the file but 0.0")
+    assert io.load(LSTM(2, 3, num_layers=2, dropout=0.3, engine="reference"), path)   # engine is not compared
+
+
+def test_an_argument_the_file_does_not_record_is_not_compared(tmp_path):
+    saved = LSTM(2, 3, num_layers=2, seed=0)
+    config = io.module_config(saved)
+    del config["args"]["dropout"]                      # as files saved before it was recorded
+    path = file_with_config(tmp_path / "w.npz", config, saved)
+    assert_same_weights(io.load(LSTM(2, 3, num_layers=2, dropout=0.5), path), saved)
+    assert io.load_model(path).dropout == 0.0          # rebuilt with the default

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from numpylstm import LSTM, io
-from test_io import MiB, config_text, npy_header, peak_memory_of, saved_members, write_zip
+from test_io import MiB, config_text, npy_array_bytes, npy_header, peak_memory_of, saved_members, write_zip
 
 REFERENCE = LSTM(1, 1, seed=0)
 PARAMETERS = list(REFERENCE.state_dict())
@@ -183,13 +183,6 @@ def test_any_json_configuration_loads_or_fails_naming_the_path(folder, header):
     for name in ("load", "load strict=False", "load_model"):
         if not isinstance(results[name], Exception):
             assert_weights(results[name], REFERENCE.state_dict())
-
-
-def npy_array_bytes(array):
-    import io as stdio
-    buffer = stdio.BytesIO()
-    np.lib.format.write_array(buffer, array)
-    return buffer.getvalue()
 
 
 def test_the_fuzzers_reach_successful_loads(folder):
