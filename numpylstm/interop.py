@@ -309,7 +309,7 @@ def _numpy_copy(value, name):
     if hasattr(value, "detach") and hasattr(value, "cpu"):
         value = value.detach().cpu()
     try:
-        return np.array(value)
+        return np.asarray(value).copy()
     except (TypeError, ValueError, RuntimeError) as error:   # bfloat16 has no NumPy dtype
         raise TypeError(f"entry {name!r} cannot be read as a NumPy array ({error}); "
                         f"convert it first, e.g. with .float()") from None
