@@ -83,15 +83,30 @@ def test_cross_entropy_on_a_hand_computed_example():
     assert cross_entropy(logits, np.array([0]))[0] == pytest.approx(expected, rel=1e-14)
 
 
+def class_ids(rng, shape):
+    """Integer targets for logits of ``shape`` (..., C): one class id per position."""
+    return rng.integers(0, shape[-1], size=shape[:-1])
+
+
+def random_distributions(rng, shape, concentration=1.0):
+    """Soft targets of ``shape`` (..., C): rows drawn from a Dirichlet, so >= 0 and summing to 1."""
+    return rng.dirichlet(np.full(shape[-1], concentration), size=shape[:-1])
+
+
+TARGET_KINDS = pytest.mark.parametrize("make_target", [class_ids, random_distributions],
+                                       ids=["class ids", "probabilities"])
+
+
+@TARGET_KINDS
 @pytest.mark.parametrize("shape", [(4,), (3, 4), (2, 3, 4)])
-def test_cross_entropy_gradient_matches_finite_differences(shape, rng):
-    target = rng.integers(0, shape[-1], size=shape[:-1])
+def test_cross_entropy_gradient_matches_finite_differences(shape, make_target, rng):
+    target = make_target(rng, shape)
     assert gradient_error(cross_entropy, rng.standard_normal(shape) * 2, target) < TOLERANCE
 
 
-def test_cross_entropy_gradient_with_a_mask_matches_finite_differences(rng):
-    logits = rng.standard_normal((4, 3, 5))
-    target = rng.integers(0, 5, size=(4, 3))
+@TARGET_KINDS
+def test_cross_entropy_gradient_with_a_mask_matches_finite_differences(make_target, rng):
+    logits, target = rng.standard_normal((4, 3, 5)), make_target(rng, (4, 3, 5))
     mask = np.array([[1, 1, 1], [1, 0, 1], [0, 0, 1], [0, 0, 0]], dtype=bool)
     assert gradient_error(cross_entropy, logits, target, mask) < TOLERANCE
     _, dlogits = cross_entropy(logits, target, mask)
@@ -256,11 +271,6 @@ def test_well_formed_loss_calls(shape, dtype, scale, seed, masked, data):
 
 
 # ------------------------------------------------ cross-entropy with class probabilities
-def random_distributions(rng, shape, concentration=1.0):
-    """Soft targets of ``shape`` (..., C): rows drawn from a Dirichlet, so >= 0 and summing to 1."""
-    return rng.dirichlet(np.full(shape[-1], concentration), size=shape[:-1])
-
-
 def softmax_of(logits):
     return np.exp(log_softmax(logits))
 
@@ -283,20 +293,6 @@ def test_a_one_hot_target_gives_what_its_class_ids_give(masked, rng):
     id_loss, id_dlogits = cross_entropy(logits, ids, mask)
     assert loss == pytest.approx(id_loss, rel=1e-15)
     np.testing.assert_allclose(dlogits, id_dlogits, rtol=1e-15, atol=1e-17)
-
-
-@pytest.mark.parametrize("shape", [(4,), (3, 4), (2, 3, 4)])
-def test_soft_cross_entropy_gradient_matches_finite_differences(shape, rng):
-    target = random_distributions(rng, shape)
-    assert gradient_error(cross_entropy, rng.standard_normal(shape) * 2, target) < TOLERANCE
-
-
-def test_soft_cross_entropy_gradient_with_a_mask_matches_finite_differences(rng):
-    logits, target = rng.standard_normal((4, 3, 5)), random_distributions(rng, (4, 3, 5))
-    mask = np.array([[1, 1, 1], [1, 0, 1], [0, 0, 1], [0, 0, 0]], dtype=bool)
-    assert gradient_error(cross_entropy, logits, target, mask) < TOLERANCE
-    _, dlogits = cross_entropy(logits, target, mask)
-    np.testing.assert_array_equal(dlogits[~mask], 0)
 
 
 def soft_cross_entropy_without_the_softmax_term(logits, target, mask):
