@@ -510,3 +510,10 @@ def test_cuda_tensors_are_refused_naming_cpu(torch):
 def test_interop_is_exported():
     import numpylstm
     assert numpylstm.interop is interop and "interop" in numpylstm.__all__
+
+
+def test_ragged_lists_and_unreadable_tensors_are_refused_naming_the_argument(torch):
+    ragged = [[[0.0, 0.0, 0.0]], [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]]
+    raises_naming(ValueError, lambda: LSTM(3, 4)(ragged), "input", "rectangular array of floats", "ragged list")
+    bfloat16 = torch.zeros((5, 2, 3), dtype=torch.bfloat16)       # a dtype NumPy does not have
+    raises_naming(TypeError, lambda: LSTM(3, 4)(bfloat16), "input", "array of floats", "Tensor", "BFloat16")
