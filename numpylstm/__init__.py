@@ -6,7 +6,7 @@ Every forward pass and every backward pass is written by hand; see
 from .backend import available_devices, get_array_module, to_device, to_numpy
 from . import fast, functional, functional_rnn
 from .functional import lstm_backward, lstm_forward, lstm_step_backward, lstm_step_forward
-from . import analysis, data, init, io, losses, optim, train
+from . import analysis, data, init, interop, io, losses, optim, train
 from .gradcheck import check_gradients, numerical_gradient, rel_error
 from .layers import Dropout, Embedding, Linear, ReLU, Sequential, Sigmoid, Tanh, mlp
 from .models import CharLM, SequenceClassifier, SequenceRegressor
@@ -23,7 +23,7 @@ __all__ = [
     "lstm_step_forward", "lstm_step_backward", "lstm_forward", "lstm_backward", "fast", "functional", "functional_rnn",
     "Linear", "Embedding", "ReLU", "Tanh", "Sigmoid", "Dropout", "Sequential", "mlp",
     "Encoder", "Decoder", "Seq2Seq", "SequenceRegressor", "SequenceClassifier", "CharLM",
-    "MissingForwardError", "analysis", "data", "init", "io", "losses", "optim", "train",
+    "MissingForwardError", "analysis", "data", "init", "interop", "io", "losses", "optim", "train",
     "check_gradients", "numerical_gradient", "rel_error",
     "available_devices", "get_array_module", "to_device", "to_numpy",
 ]

@@ -103,26 +103,59 @@ def float_dtype(dtype, name="dtype"):
     return resolved
 
 
+def host_array(value, name, what="an array"):
+    """``value`` as an array the library can compute with: NumPy or CuPy, unchanged; else ``np.asarray``.
+
+    Anything NumPy can read is accepted where an array is: a list, a CPU
+    ``torch.Tensor``, a Keras variable, any object with ``__array__``. A
+    tensor that requires grad is detached first (its values are all numpylstm
+    reads; it records no graph of its own). A tensor on a GPU is refused:
+    numpylstm computes on the CPU (or on CuPy arrays), and copying it back on
+    every call would hide the cost of the transfer.
+
+    Parameters
+    ----------
+    value : array-like, any shape
+    name : str, the argument's name for the message
+    what : str, what the argument must be, for the messages ("an array of floats")
+
+    Returns
+    -------
+    ndarray (NumPy, or CuPy if ``value`` is a CuPy array), sharing memory with ``value`` where NumPy can
+    """
+    if is_array(value) or isinstance(value, np.generic):
+        return value
+    device = getattr(getattr(value, "device", None), "type", "cpu")
+    if isinstance(device, str) and device != "cpu":
+        raise TypeError(f"{name} must be {what} on the CPU, got a {type(value).__name__} on device "
+                        f"{device!r}: call .cpu() on it first")
+    detach = getattr(value, "detach", None)
+    if callable(detach):
+        value = detach()
+    try:
+        return np.asarray(value)
+    except ValueError:      # NumPy refuses ragged nested lists
+        raise ValueError(f"{name} must be a rectangular {what.removeprefix('an ')}, got a ragged "
+                         f"{type(value).__name__} (rows of different lengths)") from None
+    except (TypeError, RuntimeError) as error:  # objects NumPy cannot read, dtypes it lacks (bfloat16)
+        raise TypeError(f"{name} must be {what}, got {type(value).__name__} ({error})") from None
+
+
 def float_array(value, name, dtype):
-    """``value`` as a floating array of ``dtype`` (the module's dtype).
+    """``value`` as a floating array of ``dtype`` (the module's dtype; None keeps its own).
 
     The one dtype rule of the library: real floating input (any precision) is
     converted to the dtype of the parameters it meets; integer, boolean,
     complex, string and object input is refused, because silently turning
-    token ids or booleans into floats hides mistakes.
+    token ids or booleans into floats hides mistakes. Torch tensors and other
+    array-likes are read as ``host_array`` reads them.
     """
-    xp = get_array_module(value)
-    if not hasattr(value, "dtype"):
-        try:
-            value = np.asarray(value)
-        except (ValueError, TypeError):
-            raise TypeError(f"{name} must be an array of floats, got {type(value).__name__}") from None
-        xp = np
+    value = host_array(value, name, "an array of floats")
     if value.dtype.kind != "f":
         raise TypeError(
             f"{name} must be a floating-point array (float32 or float64), got dtype {value.dtype}"
         )
-    return xp.asarray(value, dtype=dtype)
+    return get_array_module(value).asarray(value, dtype=dtype)
 
 
 def parameter_array(value, name):
@@ -137,17 +170,13 @@ def parameter_array(value, name):
 def integer_array(value, name, low=None, high=None, what="integers", context=""):
     """The one integer-array check (token ids, class ids, lengths): ``value`` as an integer array.
 
-    Lists and tuples are converted (a ragged one is refused, naming ``name``); NumPy and CuPy
-    arrays keep their device. Every entry must lie in [low, high] (None: unbounded); the range
-    is read as exact Python integers, so a uint64 of 2**64-1 is reported as what it is.
+    Lists, tuples and CPU tensors are converted (``host_array``; a ragged list is refused,
+    naming ``name``); NumPy and CuPy arrays keep their device. Every entry must lie in
+    [low, high] (None: unbounded); the range is read as exact Python integers, so a uint64
+    of 2**64-1 is reported as what it is.
     ``what`` names the entries in messages ("token ids"), ``context`` explains the range.
     """
-    if not hasattr(value, "dtype"):
-        try:
-            value = np.asarray(value)
-        except ValueError:      # NumPy refuses ragged nested lists
-            raise ValueError(f"{name} must be a rectangular array of {what}, got a ragged "
-                             f"{type(value).__name__} (rows of different lengths)") from None
+    value = host_array(value, name, f"an array of {what}")
     if value.dtype.kind not in "iu":
         raise TypeError(f"{name} must be an array of {what}, got dtype {value.dtype}")
     if value.size and (low is not None or high is not None):

@@ -8,12 +8,15 @@ Mean squared error over all M elements::
 
     L = (1/M) sum (pred - target)**2            dL/dpred = (2/M) (pred - target)
 
-Cross-entropy over the last axis (C classes), for the n unmasked positions::
+Cross-entropy over the last axis (C classes), for the n unmasked positions,
+with class ids y or class probabilities p (rows >= 0 summing to 1)::
 
-    log p = logits - logsumexp(logits)          (stable: logsumexp subtracts the max first)
-    L = -(1/n) sum over kept positions of log p[target]
-    dL/dlogits = (softmax(logits) - onehot(target)) * keep / n
+    log q = logits - logsumexp(logits)          (stable: logsumexp subtracts the max first)
+    L = -(1/n) sum over kept positions of log q[y]          or  of sum_c p_c log q_c
+    dL/dlogits = (softmax(logits) - onehot(y)) * keep / n   or  (softmax(logits) * sum_c p_c - p) * keep / n
 """
+import math
+
 import numpy as np
 
 from . import _validate as check
@@ -50,13 +53,22 @@ def mse_loss(pred, target):
 def cross_entropy(logits, target, mask=None):
     r"""Softmax cross-entropy over the last axis, as ``torch.nn.functional.cross_entropy``.
 
+    The target is either a class id per position or a probability distribution
+    over the classes per position (one-hot, label-smoothed, a teacher's
+    softmax), told apart by its dtype: integers are ids, floats are probabilities.
+
     Parameters
     ----------
     logits : float array (..., C)
         Unnormalised scores; any leading shape S, e.g. (N, C) or (T, N, C).
-    target : integer array S (= ``logits.shape[:-1]``)
-        Class ids in [0, C). Entries at masked-out positions are not read, so
-        padding may use any value there (e.g. -100, as PyTorch's ``ignore_index``).
+    target : integer array S (= ``logits.shape[:-1]``), or float array (..., C) (= ``logits.shape``)
+        Integers: class ids in [0, C). Floats: class probabilities, each kept row >= 0
+        and summing to 1 within max(1e-6, sqrt(C) * eps of the target's dtype) (the
+        rounding of a sum of C numbers). torch does not check this; numpylstm does,
+        because logits or counts passed as the target give a "loss" that is not a
+        cross-entropy (with a negative entry it has no minimum) and training on it
+        fails silently. Entries at masked-out positions are not read, so padding may
+        hold anything (e.g. -100 for ids, as PyTorch's ``ignore_index``, or zero rows).
     mask : None, or bool / 0-1 array S
         1 (True) keeps a position, 0 (False) drops it (padding). The loss is the
         mean over kept positions, like ``ignore_index`` in PyTorch; at least one
@@ -65,22 +77,34 @@ def cross_entropy(logits, target, mask=None):
     Returns
     -------
     loss : float
-    dlogits : array of the shape and dtype of ``logits``
-        ``(softmax(logits) - onehot(target)) * mask / n_kept``, zero at masked positions.
+    dlogits : array of the shape and dtype of ``logits``, zero at masked positions
+
+    The gradient. At one position with logits z (C,), ``q = softmax(z)`` and target
+    probabilities p with ``s = sum_c p_c``::
+
+        L_pos = -sum_c p_c log q_c = -sum_c p_c (z_c - logsumexp(z)) = s * logsumexp(z) - sum_c p_c z_c
+        dL_pos/dz_k = s * q_k - p_k          (d logsumexp(z) / dz_k = q_k)
+
+    so ``dlogits = (softmax(logits) * s - p) * mask / n_kept``. For a class id y, p is
+    ``onehot(y)`` and s = 1: ``(softmax(logits) - onehot(y)) * mask / n_kept``. (s is 1 up to
+    rounding for every accepted target; keeping it makes the gradient exact for the loss computed.)
     """
     logits = _checked_logits(logits)
     xp = get_array_module(logits)
-    num_classes = logits.shape[-1]
     keep = _keep_weights(mask, logits.shape[:-1], logits.dtype, xp)
-    target = _class_ids(target, logits.shape[:-1], num_classes, keep, xp)
-
+    target, is_distribution = _ids_or_distribution(target, logits.shape)
     log_probs = log_softmax(logits)
-    picked = xp.take_along_axis(log_probs, target[..., None], axis=-1)[..., 0]
+    if is_distribution:
+        probs = _class_probabilities(target, keep, logits.dtype, xp)
+        position_loss = -(probs * log_probs).sum(axis=-1)
+        position_grad = xp.exp(log_probs) * probs.sum(axis=-1, keepdims=True) - probs
+    else:
+        ids = _class_ids(target, logits.shape[:-1], logits.shape[-1], keep, xp)
+        position_loss = -xp.take_along_axis(log_probs, ids[..., None], axis=-1)[..., 0]
+        position_grad = xp.exp(log_probs) - (xp.arange(logits.shape[-1]) == ids[..., None])
     n_kept = float(keep.sum())
-    loss = -float((picked * keep).sum()) / n_kept
-
-    onehot = xp.arange(num_classes) == target[..., None]
-    dlogits = (xp.exp(log_probs) - onehot) * (keep[..., None] / n_kept)
+    loss = float((position_loss * keep).sum()) / n_kept
+    dlogits = position_grad * (keep[..., None] / n_kept)
     return loss, dlogits.astype(logits.dtype, copy=False)
 
 
@@ -108,8 +132,7 @@ def _keep_weights(mask, shape, dtype, xp):
     """The mask as 0/1 weights of ``dtype`` (all ones without a mask)."""
     if mask is None:
         return xp.ones(shape, dtype=dtype)
-    if not hasattr(mask, "dtype"):
-        mask = np.asarray(mask)
+    mask = check.host_array(mask, "mask", "a boolean or 0/1 array")
     check.shape_equal(mask, "mask", shape, "(logits.shape[:-1], one entry per position)")
     if mask.dtype.kind not in "biuf":
         raise TypeError(f"mask must be boolean or 0/1 numbers, got dtype {mask.dtype}")
@@ -126,10 +149,7 @@ def _keep_weights(mask, shape, dtype, xp):
 
 def _integer_target(target, shape):
     """``target`` as an array of integer class ids of ``shape`` (the logits without the class axis)."""
-    if not hasattr(target, "dtype"):
-        target = np.asarray(target)
-    if target.dtype.kind not in "iu":
-        raise TypeError(f"target must be an array of integer class ids, got dtype {target.dtype}")
+    target = check.integer_array(target, "target", what="integer class ids")
     check.shape_equal(target, "target", shape, "(logits.shape[:-1], one class id per position)")
     return target
 
@@ -146,3 +166,56 @@ def _class_ids(target, shape, num_classes, keep, xp):
         )
     # Padding ids are never read, but take_along_axis needs them in range.
     return xp.where(kept, target, 0)
+
+
+def _ids_or_distribution(target, logits_shape):
+    """``(target, is_distribution)``: floats of the logits' shape are class probabilities, integers ids.
+
+    Integer targets are checked further by ``_class_ids``; here only what tells the two apart.
+    """
+    target = check.host_array(target, "target", "an array of class ids or class probabilities")
+    ids_shape = tuple(logits_shape[:-1])
+    kind, shape = target.dtype.kind, tuple(target.shape)
+    if kind in "iu":
+        if shape == tuple(logits_shape):
+            raise ValueError(
+                f"target must have shape {ids_shape} (logits.shape[:-1], one class id per position), got "
+                f"{shape}: integer targets are class ids; pass a one-hot target as floats "
+                f"(target.astype(float)) or as ids (target.argmax(-1))"
+            )
+        return target, False
+    if kind != "f" or shape == ids_shape:
+        raise TypeError(
+            f"target must be integer class ids of shape {ids_shape} or floating class probabilities of "
+            f"the logits' shape {tuple(logits_shape)}, got dtype {target.dtype} and shape {shape}"
+        )
+    check.shape_equal(target, "target", logits_shape, "(the logits' shape: class probabilities per position)")
+    return target, True
+
+
+def _class_probabilities(target, keep, dtype, xp):
+    """``target`` (..., C) as ``dtype``, its kept rows checked to be distributions, masked rows zeroed.
+
+    The tolerance on the row sums is the typical rounding error of a sum of C
+    numbers in the target's own dtype, sqrt(C) * eps (errors of random sign grow
+    like sqrt(C)), and at least 1e-6: torch's float32 softmax over 32000 classes
+    sums to 1 only within 5e-6, a float16 one within 6e-4 (measured).
+    """
+    num_classes = target.shape[-1]
+    tolerance = max(1e-6, math.sqrt(num_classes) * float(np.finfo(target.dtype).eps))
+    probs = xp.asarray(target).astype(dtype, copy=False)
+    kept = keep > 0
+    rows = probs[kept]
+    if not bool(xp.isfinite(rows).all()) or float(rows.min()) < 0:
+        raise ValueError(
+            f"target class probabilities must be finite and >= 0, got values from {float(rows.min())} "
+            f"to {float(rows.max())} (pass class ids as integers; logits are not probabilities)"
+        )
+    sums = rows.sum(axis=-1)
+    if float(xp.abs(sums - 1).max()) > tolerance:
+        raise ValueError(
+            f"each row of target class probabilities must sum to 1 (within {tolerance:.1e}), got row "
+            f"sums from {float(sums.min()):.9g} to {float(sums.max()):.9g}"
+        )
+    # Masked rows are never read: zeros keep a nan or -100 of padding out of the sums.
+    return xp.where(kept[..., None], probs, 0)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from numpylstm.gradcheck import numerical_gradient, rel_error
-from numpylstm.losses import cross_entropy, mse_loss
+from numpylstm.losses import cross_entropy, log_softmax, mse_loss
 
 from assertions import assert_finite, raises_naming, random_array
 from strategies import (array_of_dtype, float_arrays, float_dtypes, input_scales, refused_dtypes, seeds, small_sizes,
@@ -83,15 +83,30 @@ def test_cross_entropy_on_a_hand_computed_example():
     assert cross_entropy(logits, np.array([0]))[0] == pytest.approx(expected, rel=1e-14)
 
 
+def class_ids(rng, shape):
+    """Integer targets for logits of ``shape`` (..., C): one class id per position."""
+    return rng.integers(0, shape[-1], size=shape[:-1])
+
+
+def random_distributions(rng, shape, concentration=1.0):
+    """Soft targets of ``shape`` (..., C): rows drawn from a Dirichlet, so >= 0 and summing to 1."""
+    return rng.dirichlet(np.full(shape[-1], concentration), size=shape[:-1])
+
+
+TARGET_KINDS = pytest.mark.parametrize("make_target", [class_ids, random_distributions],
+                                       ids=["class ids", "probabilities"])
+
+
+@TARGET_KINDS
 @pytest.mark.parametrize("shape", [(4,), (3, 4), (2, 3, 4)])
-def test_cross_entropy_gradient_matches_finite_differences(shape, rng):
-    target = rng.integers(0, shape[-1], size=shape[:-1])
+def test_cross_entropy_gradient_matches_finite_differences(shape, make_target, rng):
+    target = make_target(rng, shape)
     assert gradient_error(cross_entropy, rng.standard_normal(shape) * 2, target) < TOLERANCE
 
 
-def test_cross_entropy_gradient_with_a_mask_matches_finite_differences(rng):
-    logits = rng.standard_normal((4, 3, 5))
-    target = rng.integers(0, 5, size=(4, 3))
+@TARGET_KINDS
+def test_cross_entropy_gradient_with_a_mask_matches_finite_differences(make_target, rng):
+    logits, target = rng.standard_normal((4, 3, 5)), make_target(rng, (4, 3, 5))
     mask = np.array([[1, 1, 1], [1, 0, 1], [0, 0, 1], [0, 0, 0]], dtype=bool)
     assert gradient_error(cross_entropy, logits, target, mask) < TOLERANCE
     _, dlogits = cross_entropy(logits, target, mask)
@@ -156,8 +171,15 @@ def test_cross_entropy_keeps_float32():
 
 def test_cross_entropy_refuses_bad_input():
     logits = np.zeros((2, 3, 4))
-    with pytest.raises(TypeError, match="target must be an array of integer class ids, got dtype float64"):
+    with pytest.raises(TypeError, match=r"target must be integer class ids of shape \(2, 3\) or floating class "
+                                        r"probabilities of the logits' shape \(2, 3, 4\), got dtype float64"):
         cross_entropy(logits, np.zeros((2, 3)))
+    with pytest.raises(TypeError, match=r"target must be integer class ids.*got dtype bool and shape \(2, 3, 4\)"):
+        cross_entropy(logits, np.zeros((2, 3, 4), dtype=bool))
+    with pytest.raises(ValueError, match=r"target must have shape \(2, 3\).*got \(2, 3, 4\).*astype\(float\)"):
+        cross_entropy(logits, np.zeros((2, 3, 4), dtype=int))     # an integer one-hot
+    with pytest.raises(ValueError, match=r"target must have shape \(2, 3, 4\) \(the logits' shape.*got \(2, 4\)"):
+        cross_entropy(logits, np.full((2, 4), 0.25))
     with pytest.raises(ValueError, match=r"target must have shape \(2, 3\).*got \(3, 2\)"):
         cross_entropy(logits, np.zeros((3, 2), dtype=int))
     with pytest.raises(ValueError, match=r"class ids in \[0, 3\].*C=4.*from 0 to 4"):
@@ -246,3 +268,135 @@ def test_well_formed_loss_calls(shape, dtype, scale, seed, masked, data):
     loss, dlogits = cross_entropy(pred, target, mask)
     assert np.isfinite(loss) and loss >= 0 and dlogits.shape == shape and dlogits.dtype == dtype
     assert_finite(dpred, dlogits)
+
+
+# ------------------------------------------------ cross-entropy with class probabilities
+def softmax_of(logits):
+    return np.exp(log_softmax(logits))
+
+
+def test_soft_cross_entropy_on_a_hand_computed_example():
+    # logits [1, 2, 3], p [0.2, 0.3, 0.5]: L = logsumexp(z) - sum p z, dL/dz = softmax(z) - p
+    logsumexp = math.log(math.exp(1) + math.exp(2) + math.exp(3))
+    loss, dlogits = cross_entropy(np.array([[1.0, 2.0, 3.0]]), np.array([[0.2, 0.3, 0.5]]))
+    assert loss == pytest.approx(logsumexp - (0.2 * 1 + 0.3 * 2 + 0.5 * 3), rel=1e-14)
+    expected = [math.exp(k - logsumexp) - p for k, p in ((1, 0.2), (2, 0.3), (3, 0.5))]
+    np.testing.assert_allclose(dlogits, [expected], rtol=1e-14)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_a_one_hot_target_gives_what_its_class_ids_give(masked, rng):
+    logits, ids = rng.standard_normal((4, 3, 5)) * 2, rng.integers(0, 5, size=(4, 3))
+    mask = (rng.random((4, 3)) < 0.5) | np.eye(4, 3, dtype=bool) if masked else None
+    one_hot = np.eye(5)[ids]
+    loss, dlogits = cross_entropy(logits, one_hot, mask)
+    id_loss, id_dlogits = cross_entropy(logits, ids, mask)
+    assert loss == pytest.approx(id_loss, rel=1e-15)
+    np.testing.assert_allclose(dlogits, id_dlogits, rtol=1e-15, atol=1e-17)
+
+
+def soft_cross_entropy_without_the_softmax_term(logits, target, mask):
+    loss, dlogits = cross_entropy(logits, target, mask)
+    # planted bug: the gradient of -sum p z alone, forgetting that logsumexp(z) depends on z too
+    return loss, dlogits - softmax_of(logits) * (mask / mask.sum())[..., None]
+
+
+def test_gradient_check_catches_a_wrong_soft_cross_entropy_gradient(rng):
+    logits, target = rng.standard_normal((4, 3, 5)), random_distributions(rng, (4, 3, 5))
+    mask = rng.random((4, 3)) < 0.5
+    mask[0, 0] = True
+    assert gradient_error(cross_entropy, logits, target, mask) < TOLERANCE           # the real one passes
+    assert gradient_error(soft_cross_entropy_without_the_softmax_term, logits, target, mask) > 1e-2
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_soft_cross_entropy_matches_torch(masked, torch, rng):
+    T, N, C = 5, 3, 6
+    logits, target = rng.standard_normal((T, N, C)) * 3, random_distributions(rng, (T, N, C), 0.5)
+    mask = rng.random((T, N)) < 0.6 if masked else np.ones((T, N), dtype=bool)
+    mask[0, 0] = True
+    # torch has no mask for probability targets: its mean over the kept rows is the masked loss
+    logits_t = torch.tensor(logits, requires_grad=True)
+    loss_t = torch.nn.functional.cross_entropy(logits_t[torch.tensor(mask)], torch.tensor(target[mask]))
+    loss_t.backward()
+    loss, dlogits = cross_entropy(logits, target, mask if masked else None)
+    assert rel_error(loss, loss_t.item()) < 1e-12
+    assert rel_error(dlogits, logits_t.grad.numpy()) < 1e-12
+
+
+@given(logits=float_arrays((3, 4), scale=5.0), seed=seeds)
+def test_soft_cross_entropy_is_at_least_the_entropy_of_the_target(logits, seed):
+    # Gibbs' inequality: -sum p log q >= -sum p log p, with equality at q = p
+    target = random_distributions(np.random.default_rng(seed), (3, 4))
+    entropy = -np.mean(np.sum(target * np.log(target), axis=-1))
+    assert cross_entropy(logits, target)[0] >= entropy - 1e-12
+    assert cross_entropy(np.log(target), target)[0] == pytest.approx(entropy, rel=1e-12, abs=1e-12)
+
+
+def test_probability_targets_must_be_distributions():
+    logits = np.zeros((2, 3))
+    with pytest.raises(ValueError, match=r"finite and >= 0, got values from -0.5 to 1.0"):
+        cross_entropy(logits, np.array([[0.5, 1.0, -0.5], [1.0, 0.0, 0.0]]))
+    with pytest.raises(ValueError, match=r"finite and >= 0, got values from nan"):
+        cross_entropy(logits, np.array([[np.nan, 1.0, 0.0], [1.0, 0.0, 0.0]]))
+    with pytest.raises(ValueError, match=r"must sum to 1 \(within 1.0e-06\), got row sums from 1 to 6"):
+        cross_entropy(logits, np.array([[1.0, 2.0, 3.0], [1.0, 0.0, 0.0]]))      # logits passed as target
+    with pytest.raises(ValueError, match=r"must sum to 1 \(within 1.0e-06\), got row sums from 0.999998 to 1\b"):
+        cross_entropy(logits, np.array([[0.5, 0.499998, 0.0], [1.0, 0.0, 0.0]]))
+
+
+def test_probability_rows_may_be_off_by_the_rounding_of_their_dtype(rng):
+    loss, _ = cross_entropy(np.zeros((2, 3)), np.array([[0.5, 0.4999995, 0.0], [1.0, 0.0, 0.0]]))  # within 1e-6
+    assert loss == pytest.approx((math.log(3) * 0.9999995 + math.log(3)) / 2, rel=1e-14)
+    # a float16 softmax sums to 1 only within its rounding: refused by 1e-6, accepted by sqrt(C) * eps
+    scores = (rng.standard_normal((8, 10)) * 3).astype(np.float16)
+    teacher = np.exp(scores - scores.max(-1, keepdims=True))
+    teacher /= teacher.sum(-1, keepdims=True)
+    assert np.abs(teacher.astype(np.float64).sum(-1) - 1).max() > 1e-5
+    loss, dlogits = cross_entropy(rng.standard_normal((8, 10)), teacher)
+    assert np.isfinite(loss) and dlogits.dtype == np.float64
+    with pytest.raises(ValueError, match=r"within 3.1e-03\), got row sums from 0.99[0-9]* to 1\b"):
+        cross_entropy(np.zeros((2, 10)), np.vstack([teacher[0] * np.float16(0.99), teacher[1]]))
+
+
+def test_a_torch_float32_softmax_over_a_large_vocabulary_is_a_target(torch, rng):
+    # torch's float32 softmax over 32000 classes sums to 1 only within ~5e-6
+    teacher = torch.softmax(torch.tensor(rng.standard_normal((16, 32000)) * 3, dtype=torch.float32), dim=-1)
+    assert np.abs(teacher.numpy().astype(np.float64).sum(-1) - 1).max() > 1e-6
+    loss, _ = cross_entropy(rng.standard_normal((16, 32000)), teacher)
+    assert np.isfinite(loss)
+
+
+def test_masked_probability_rows_are_not_read(rng):
+    logits, target = rng.standard_normal((3, 4)), random_distributions(rng, (3, 4))
+    padded = target.copy()
+    padded[1] = [np.nan, -100.0, 7.0, 0.0]
+    mask = np.array([True, False, True])
+    loss, dlogits = cross_entropy(logits, padded, mask)
+    expected_loss, expected_dlogits = cross_entropy(logits, target, mask)
+    assert loss == expected_loss
+    np.testing.assert_array_equal(dlogits, expected_dlogits)
+
+
+def test_losses_take_torch_tensors(torch, rng):
+    logits, ids = rng.standard_normal((4, 3)), rng.integers(0, 3, size=4)
+    soft, mask = random_distributions(rng, (4, 3)), np.array([True, True, False, True])
+    logits_t = torch.tensor(logits, requires_grad=True)   # a tensor that requires grad is read detached
+    for target in (ids, soft):
+        expected = cross_entropy(logits, target, mask)
+        got = cross_entropy(logits_t, torch.tensor(target), torch.tensor(mask))
+        assert got[0] == expected[0]
+        np.testing.assert_array_equal(got[1], expected[1])
+    expected = mse_loss(logits, soft)
+    got = mse_loss(logits_t, torch.tensor(soft))
+    assert got[0] == expected[0]
+    np.testing.assert_array_equal(got[1], expected[1])
+
+
+def test_losses_refuse_tensors_off_the_cpu(torch):
+    off_cpu = torch.zeros((2, 3), device="meta")    # a tensor NumPy cannot read, as one on a GPU
+    with pytest.raises(TypeError, match="logits must be an array of floats on the CPU, got a Tensor on device "
+                                        "'meta': call .cpu"):
+        cross_entropy(off_cpu, np.zeros(2, dtype=int))
+    with pytest.raises(TypeError, match="target must be .* on the CPU.*'meta'"):
+        cross_entropy(np.zeros((2, 3)), torch.zeros(2, dtype=torch.int64, device="meta"))
