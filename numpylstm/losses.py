@@ -13,7 +13,7 @@ with class ids y or class probabilities p (rows >= 0 summing to 1)::
 
     log q = logits - logsumexp(logits)          (stable: logsumexp subtracts the max first)
     L = -(1/n) sum over kept positions of log q[y]          or  of sum_c p_c log q_c
-    dL/dlogits = (softmax(logits) - onehot(y)) * keep / n   or  (softmax(logits) * sum_c p_c - p) * keep / n
+    dL/d_logits = (softmax(logits) - onehot(y)) * keep / n   or  (softmax(logits) * sum_c p_c - p) * keep / n
 """
 import math
 
@@ -77,7 +77,7 @@ def cross_entropy(logits, target, mask=None):
     Returns
     -------
     loss : float
-    dlogits : array of the shape and dtype of ``logits``, zero at masked positions
+    d_logits : array of the shape and dtype of ``logits``, zero at masked positions
 
     The gradient. At one position with logits z (C,), ``q = softmax(z)`` and target
     probabilities p with ``s = sum_c p_c``::
@@ -85,7 +85,7 @@ def cross_entropy(logits, target, mask=None):
         L_pos = -sum_c p_c log q_c = -sum_c p_c (z_c - logsumexp(z)) = s * logsumexp(z) - sum_c p_c z_c
         dL_pos/dz_k = s * q_k - p_k          (d logsumexp(z) / dz_k = q_k)
 
-    so ``dlogits = (softmax(logits) * s - p) * mask / n_kept``. For a class id y, p is
+    so ``d_logits = (softmax(logits) * s - p) * mask / n_kept``. For a class id y, p is
     ``onehot(y)`` and s = 1: ``(softmax(logits) - onehot(y)) * mask / n_kept``. (s is 1 up to
     rounding for every accepted target; keeping it makes the gradient exact for the loss computed.)
     """
@@ -104,8 +104,8 @@ def cross_entropy(logits, target, mask=None):
         position_grad = xp.exp(log_probs) - (xp.arange(logits.shape[-1]) == ids[..., None])
     n_kept = float(keep.sum())
     loss = float((position_loss * keep).sum()) / n_kept
-    dlogits = position_grad * (keep[..., None] / n_kept)
-    return loss, dlogits.astype(logits.dtype, copy=False)
+    d_logits = position_grad * (keep[..., None] / n_kept)
+    return loss, d_logits.astype(logits.dtype, copy=False)
 
 
 def log_softmax(logits):
