@@ -4,7 +4,8 @@ Each planted mistake is written here the way a student would write it (a small f
 ``bug`` switch in a student's solution), never generated from the checker's own list of known
 mistakes, so that a checker that stops recognising one fails here. For each, the tests assert
 the status, the part named first (the first hint key) and, where it matters, what the hint says.
-The table of planted mistakes is ``PLANTED`` at the end of the per-exercise sections.
+The last sections check the checkers' own tables of formulas and known mistakes, the points,
+the argument checks, and grading a folder of notebooks.
 """
 import json
 import sys
@@ -838,3 +839,291 @@ def test_a_gradient_check_that_calls_f_with_an_argument_is_an_error_with_its_lin
 
     report = check_gradient_check(numerical_gradient)
     assert report.status == "error" and "TypeError" in report.message and "f(x)" in report.message
+
+
+# =========================================================================== grading
+RIGHT_CELLS = {
+    "rnn_step_forward": '''
+def rnn_step_forward(x, h, W_ih, W_hh, b_ih, b_hh):
+    h_next = np.tanh(x @ W_ih.T + b_ih + h @ W_hh.T + b_hh)
+    return h_next, (x, h, h_next)
+''',
+    "rnn_step_backward": '''
+def rnn_step_backward(dh_next, cache):
+    da = dh_next * (1 - cache.h_next ** 2)
+    db = da.sum(axis=0)
+    return da @ cache.W_ih, da @ cache.W_hh, da.T @ cache.x, da.T @ cache.h_prev, db, db.copy()
+''',
+    "lstm_step_forward": '''
+def sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+def lstm_step_forward(x, h, c, W_ih, W_hh, b_ih, b_hh):
+    H = h.shape[1]
+    a = x @ W_ih.T + b_ih + h @ W_hh.T + b_hh
+    i, f, g, o = sigmoid(a[:, :H]), sigmoid(a[:, H:2*H]), np.tanh(a[:, 2*H:3*H]), sigmoid(a[:, 3*H:])
+    c_next = f * c + i * g
+    return o * np.tanh(c_next), c_next, (i, f, g, o)
+''',
+    "lstm_step_backward": '''
+def lstm_step_backward(dh_next, dc_next, cache):
+    i, f, g, o, tanh_c = cache.i, cache.f, cache.g, cache.o, cache.tanh_c
+    dc = dc_next + dh_next * o * (1 - tanh_c ** 2)
+    da = np.concatenate([dc * g * i * (1 - i), dc * cache.c_prev * SLOPE_F, dc * i * (1 - g ** 2),
+                         dh_next * tanh_c * o * (1 - o)], axis=1)
+    db = da.sum(axis=0)
+    return da @ cache.W_ih, da @ cache.W_hh, dc * f, da.T @ cache.x, da.T @ cache.h_prev, db, db.copy()
+''',
+    "lstm_sequence_backward": '''
+def lstm_sequence_backward(d_out, dh_n, dc_n, caches):
+    dh, dc, dx = dh_n, dc_n, []
+    sums = None
+    for t in reversed(range(len(caches))):
+        dx_t, dh, dc, dW_ih, dW_hh, db, _ = lstm_step_backward(dh + d_out[t], dc, caches[t])
+        dx.insert(0, dx_t)
+        sums = [dW_ih, dW_hh, db] if sums is None else [s + g for s, g in zip(sums, [dW_ih, dW_hh, db])]
+    return (np.stack(dx), dh, dc, *sums)
+''',
+    "numerical_gradient": '''
+def numerical_gradient(f, x, eps=1e-6):
+    grad = np.zeros_like(x)
+    for index in np.ndindex(*x.shape):
+        original = x[index]
+        x[index] = original + eps
+        f_plus = f()
+        x[index] = original - eps
+        f_minus = f()
+        x[index] = original
+        grad[index] = (f_plus - f_minus) / (2 * eps)
+    return grad
+''',
+}
+RIGHT_SLOPE, TANH_SLOPE = "f * (1 - f)", "(1 - f ** 2)"   # the planted mistake: tanh's slope for f
+
+
+def write_notebook(folder, student, cells, untagged=("raise RuntimeError('an untagged cell must not run')",)):
+    """A submission: each source in ``cells`` a code cell tagged "exercise", plus untagged cells."""
+    nbformat = pytest.importorskip("nbformat")
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_markdown_cell("# Homework")] + [nbformat.v4.new_code_cell(source)
+                                                                     for source in untagged]
+    for source in cells:
+        notebook.cells.append(nbformat.v4.new_code_cell(source, metadata={"tags": ["exercise"]}))
+    nbformat.write(notebook, str(folder / f"{student}.ipynb"))
+
+
+def solution_cells(slope_f=RIGHT_SLOPE, **replaced):
+    sources = dict(RIGHT_CELLS, **replaced)
+    sources["lstm_step_backward"] = sources["lstm_step_backward"].replace("SLOPE_F", slope_f)
+    return list(sources.values())
+
+
+@pytest.fixture(scope="module")
+def submissions(tmp_path_factory):
+    """Three submissions: all right, one planted mistake, and one whose cells raise."""
+    tmp_path = tmp_path_factory.mktemp("submissions")
+    write_notebook(tmp_path, "ada", ["%matplotlib inline"] + solution_cells())
+    write_notebook(tmp_path, "bob", solution_cells(slope_f=TANH_SLOPE))
+    write_notebook(tmp_path, "cy", solution_cells(
+        rnn_step_forward="def rnn_step_forward(x, h, W_ih, W_hh, b_ih, b_hh):\n    return 1 / 0\n",
+        lstm_step_forward="def lstm_step_forward(x, h, c, W_ih, W_hh, b_ih, b_hh):\n"
+                          "    # YOUR CODE HERE\n    raise NotImplementedError()\n",
+        numerical_gradient="import numpylstm_that_does_not_exist\n" + RIGHT_CELLS["numerical_gradient"]))
+    (tmp_path / "notes.txt").write_text("not a notebook")
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def graded(submissions):
+    return grade_folder(submissions)
+
+
+def test_grading_a_folder_gives_each_student_their_points(graded):
+    grades = {g.student: g for g in graded}
+    assert list(grades) == ["ada", "bob", "cy"]
+    assert all(g.max_points == sum(POINTS.values()) == 12 for g in grades.values())
+    ada, bob, cy = grades["ada"], grades["bob"], grades["cy"]
+    assert ada.points == 12 and all(e.summary == "ok" for e in ada.exercises)
+    summaries = {e.function: e.summary for e in bob.exercises}
+    assert summaries["lstm_step_backward"] == "WRONG (df, dx)"
+    assert summaries["lstm_sequence_backward"].startswith("WRONG (df")   # it calls bob's own step
+    assert bob.points == 12 - 3 - 3
+    summaries = {e.function: (e.points, e.summary) for e in cy.exercises}
+    assert summaries["rnn_step_forward"] == (0, "ERROR (the function raised ZeroDivisionError: division by zero "
+                                                "(line 2: `return 1 / 0`))")
+    assert summaries["lstm_step_forward"] == (0, "not done")
+    assert summaries["numerical_gradient"][1].startswith("missing (no function numerical_gradient; exercise cell 6 "
+                                                         "raised ModuleNotFoundError")
+    assert cy.points == 12 - 1 - 2 - 1
+
+
+def test_the_grade_command_prints_one_line_per_student(submissions, graded, capsys, monkeypatch):
+    monkeypatch.setattr(grading, "grade_folder", lambda path, timeout: graded if path == str(submissions) else [])
+    assert grading.main(["grade", str(submissions)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[:2] for line in lines] == [["ada", "12/12"], ["bob", "6/12"], ["cy", "8/12"]]
+    assert lines[0] == ("ada  12/12  rnn_step_forward ok, rnn_step_backward ok, lstm_step_forward ok, "
+                        "lstm_step_backward ok, lstm_sequence_backward ok, numerical_gradient ok")
+    assert "lstm_step_backward WRONG (df, dx)" in lines[1]
+
+
+def test_python_dash_m_runs_the_grade_command(tmp_path):
+    import subprocess
+    write_notebook(tmp_path, "ada", solution_cells())
+    done = subprocess.run([sys.executable, "-m", "numpylstm.exercises", "grade", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("ada  12/12  rnn_step_forward ok")
+
+
+def test_an_exercise_that_runs_forever_or_ends_the_process_costs_only_that_exercise(tmp_path):
+    write_notebook(tmp_path, "dan", solution_cells(
+        rnn_step_backward="import os\ndef rnn_step_backward(dh_next, cache):\n    os._exit(3)\n",
+        lstm_step_forward="def lstm_step_forward(x, h, c, W_ih, W_hh, b_ih, b_hh):\n    while True:\n        pass\n"))
+    (grade,) = grade_folder(tmp_path, timeout=3)
+    summaries = {e.function: (e.points, e.summary) for e in grade.exercises}
+    assert summaries["rnn_step_backward"] == (0, "ERROR (the process stopped: exit code 3)")
+    assert summaries["lstm_step_forward"] == (0, "TIMEOUT (more than 3 s)")
+    assert summaries["lstm_step_backward"] == (3, "ok") and summaries["numerical_gradient"] == (1, "ok")
+    assert grade.points == 12 - 2 - 2
+
+
+def test_cells_that_never_finish_cost_every_exercise_once(tmp_path):
+    write_notebook(tmp_path, "eve", ["import time\nwhile True:\n    time.sleep(0.01)\n"] + solution_cells())
+    (grade,) = grade_folder(tmp_path, timeout=2)
+    assert grade.points == 0
+    assert {e.summary for e in grade.exercises} == {"TIMEOUT (more than 2 s) in the exercise cells"}
+
+
+def test_only_cells_tagged_exercise_run(tmp_path):
+    cells = exercises.grading.exercise_cells
+    write_notebook(tmp_path, "gus", ["x = 1\n%time y = 2\n  !ls"], untagged=["z = 3"])
+    assert cells(tmp_path / "gus.ipynb") == ["x = 1\npass\n  pass"]
+
+
+def test_grading_refuses_what_is_not_a_folder_and_reports_a_broken_notebook(tmp_path):
+    raises_naming(ValueError, lambda: grade_folder(tmp_path / "missing"), "path", "missing", "not a folder")
+    raises_naming(ValueError, lambda: grade_folder(tmp_path, timeout=0), "timeout", "0")
+    (tmp_path / "hal.ipynb").write_text("{not json")
+    (grade,) = grade_folder(tmp_path)
+    assert grade.points == 0 and grade.exercises[0].summary.startswith("ERROR (hal.ipynb is not a readable notebook")
+
+
+# ==================================================== the checkers' own tables and rules
+@pytest.mark.parametrize("N, I, H", step_forward.STEP_SHAPES)
+def test_the_formula_tables_are_the_librarys_kernels(N, I, H):
+    """Each known mistake replaces a line of these tables: unreplaced, they must be the reference."""
+    rng = np.random.default_rng(N)
+    args = step_forward.random_step_inputs(rng, N, I, H)
+    h_next, c_next, cache = F.lstm_step_forward(*args)
+    forward = step_forward.STEP_FORWARD
+    values = _run.evaluate(forward, dict(zip(("x", "h", "c", "W_ih", "W_hh", "b_ih", "b_hh"), args)))
+    assert rel_error(values["h_next"], h_next) < 1e-14 and rel_error(values["c_next"], c_next) < 1e-14
+    dh, dc = rng.standard_normal((N, H)), rng.standard_normal((N, H))
+    values = _run.evaluate(step_backward.STEP_BACKWARD, dict(dh_next=dh, dc_next=dc, cache=cache))
+    for name, expected in zip(STEP_OUTPUTS, F.lstm_step_backward(dh, dc, cache)):
+        assert rel_error(values[name], expected) < 1e-14, name
+    x, h, W_ih, W_hh, b_ih, b_hh = args[0], args[1], args[3][:H], args[4][:H], args[5][:H], args[6][:H]
+    h_rnn, rnn_cache = functional_rnn.rnn_step_forward(x, h, W_ih, W_hh, b_ih, b_hh)
+    values = _run.evaluate(rnn.RNN_FORWARD, dict(x=x, h=h, W_ih=W_ih, W_hh=W_hh, b_ih=b_ih, b_hh=b_hh))
+    assert rel_error(values["h_next"], h_rnn) < 1e-14
+    values = _run.evaluate(rnn.RNN_BACKWARD, dict(dh_next=dh, cache=rnn_cache))
+    for name, expected in zip(rnn.RNN_BACKWARD_OUTPUTS, functional_rnn.rnn_step_backward(dh, rnn_cache)):
+        assert rel_error(values[name], expected) < 1e-14, name
+
+
+def test_the_finite_differences_rule_table_is_central_differences(rng):
+    x = rng.standard_normal((3, 4))
+    f = lambda: float(np.sum(np.sin(x) * x))   # noqa: E731
+    assert rel_error(gradient_check.differences(f, x, 1e-5), library_numerical_gradient(f, x, 1e-5)) < 1e-12
+
+
+KNOWN_MISTAKES = (
+    [(check_rnn_step_forward, m) for m in rnn.RNN_FORWARD_MISTAKES]
+    + [(check_rnn_step_backward, m) for m in rnn.RNN_BACKWARD_MISTAKES]
+    + [(check_step_forward, m) for m in step_forward.FORWARD_MISTAKES]
+    + [(check_step_backward, m) for m in step_backward.STEP_BACKWARD_MISTAKES]
+    + [(check_sequence_backward, m) for m in sequence.LOOP_MISTAKES]   # the inherited step mistakes: above
+    + [(check_gradient_check, m) for m in gradient_check.GRADIENT_MISTAKES])
+
+
+@pytest.mark.parametrize("checker, mistake", KNOWN_MISTAKES, ids=[f"{c.__name__}: {m.name}" for c, m in KNOWN_MISTAKES])
+def test_every_known_mistake_is_caught_and_named_by_itself(checker, mistake):
+    """A known mistake that changed no output, or that an earlier one with another term shadowed, would fail here."""
+    report = checker(mistake.run)
+    assert report.status == "wrong" and report.wrong_outputs(), mistake.name
+    assert report.mistakes[0] == mistake.name and list(report.hints)[0] == mistake.term
+
+
+def test_the_inherited_step_mistakes_of_the_sequence_change_its_outputs():
+    args = sequence.random_sequence(np.random.default_rng(0), 3, 2, 3, 2)
+    reference = sequence.reference_sequence_backward(*args)
+    for mistake in sequence.STEP_MISTAKES:
+        outputs = mistake.run(*args)
+        assert any(np.shape(o) != np.shape(r) or rel_error(o, r) > 1e-6 for o, r in zip(outputs, reference)), \
+            mistake.name
+
+
+@pytest.mark.parametrize("status, right, rule, points", [
+    ("passed", 7, "", 3), ("error", 0, "", 0), ("not yet implemented", 0, "", 0),
+    ("wrong", 7, "library", 0), ("wrong", 7, "in place", 2), ("wrong", 6, "", 2), ("wrong", 1, "", 0),
+])
+def test_points(status, right, rule, points):
+    checks = [_run.OutputCheck(str(k), (1,), (1,), 0.0, None, k < right, "") for k in range(7)]
+    assert _run.grade(status, checks, {rule: ""} if rule else {}, 3) == points
+
+
+def test_the_points_table_in_the_docstring_is_the_one_graded():
+    doc = exercises.__doc__
+    for name, points in POINTS.items():
+        assert f"{points}       {name}" in doc, name
+    assert f"total                  {sum(POINTS.values())}" in doc
+
+
+@pytest.mark.parametrize("checker", [check_rnn_step_forward, check_rnn_step_backward, check_step_forward,
+                                     check_step_backward, check_sequence_backward, check_gradient_check])
+def test_the_checkers_refuse_bad_arguments_naming_them(checker):
+    raises_naming(TypeError, lambda: checker("lstm_step_backward"), "student_fn", "function", "str")
+    raises_naming(ValueError, lambda: checker(print, tolerance=-1.0), "tolerance", "-1.0")
+    raises_naming(TypeError, lambda: checker(print, seed="zero"), "seed", "'zero'")
+
+
+def test_the_shapes_argument_is_checked():
+    raises_naming(ValueError, lambda: check_step_backward(print, shapes=[(2, 3)]), "shapes", "(N, I, H)", "(2, 3)")
+    raises_naming(ValueError, lambda: check_sequence_backward(print, shapes=[(2, 0, 3, 4)]), "shapes: N", "0")
+    raises_naming(TypeError, lambda: check_step_forward(print, shapes=[]), "shapes", "[]")
+
+
+def test_other_shapes_and_seeds_give_the_same_verdicts():
+    report = check_step_backward(with_bug("wrong slope in g"), seed=7, shapes=[(3, 2, 5), (1, 4, 2)])
+    assert report.cases == 2 and list(report.hints)[0] == "dg"
+    assert check_step_backward(student_step_backward, seed=7, shapes=[(3, 2, 5)]).passed
+
+
+def test_watching_for_the_librarys_kernels_keeps_a_profile_function_already_set():
+    seen = []
+    previous = lambda frame, event, arg: seen.append(event)   # noqa: E731
+    sys.setprofile(previous)
+    try:
+        report = check_step_backward(F.lstm_step_backward)
+        assert sys.getprofile() is previous
+    finally:
+        sys.setprofile(None)
+    assert "library" in report.hints and "call" in seen
+
+
+def test_changed_paths_names_fields_items_and_lists():
+    cache = F.LSTMStepCache(*[np.zeros(2) for _ in range(10)])
+    before = [cache, cache._replace()]
+    after = [cache._replace(i=np.ones(2)), cache]
+    assert _run.changed_paths("caches", before, after) == ["caches[0].i"]
+    assert _run.changed_paths("caches", before, before[:1]) == ["caches"]
+    assert _run.changed_paths("x", np.zeros(2), np.full(2, 1e-20), rtol=1e-12) == ["x"]   # rtol only, no atol
+    assert _run.changed_paths("x", np.ones(2), np.ones(2) + 1e-15, rtol=1e-12) == []
+
+
+def test_summary_phrases():
+    assert check_step_backward(student_step_backward).summary() == "ok"
+    assert check_step_backward(with_bug("wrong slope in f")).summary() == "WRONG (df, dx)"
+    report = check_step_backward(lambda *args: None)
+    assert report.summary().startswith("ERROR (the function must return a tuple of 7 arrays")

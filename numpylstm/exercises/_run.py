@@ -50,6 +50,7 @@ class Exercise(NamedTuple):
     prepare: Callable = copy.deepcopy  # the student's own copy of a case's arguments
     call: Callable = _call             # call(fn, arguments) -> what fn returned
     restored_rtol: float = 0.0         # how exactly the arguments must be as before (0: bit for bit)
+    mistakes_need_copies: bool = False  # the known mistakes change their arguments (they get prepared copies)
     in_place_term: str = "in place"    # the hint key for arguments changed by the call
     in_place_hint: Optional[Callable] = None   # paths -> that hint
     output_hints: dict = {}            # output -> its formula, the generic hint for a wrong output
@@ -165,10 +166,15 @@ def _watching(functions):
 
     A profile hook sees every Python call, however the student imported the function
     (``from numpylstm.functional import lstm_step_backward`` binds the same code object).
+    A profile function already set is called too; a profiler written in C (cProfile) cannot
+    be chained, so under it nothing is watched rather than the profiler switched off.
     """
     codes = {f.__code__: f.__name__ for f in functions}
     called = []
     previous = sys.getprofile()
+    if previous is not None and not callable(previous):
+        yield called
+        return
 
     def profile(frame, event, arg):
         if event == "call" and frame.f_code in codes and codes[frame.f_code] not in called:
@@ -293,19 +299,8 @@ def match_mistakes(mistakes, exercise, cases, results, checks, tolerance):
     (on a tie, the one listed first), until nothing more is explained.
     """
     wrong = [c.name for c in checks if not c.passed]
-    candidates = []
-    for mistake in mistakes:
-        outputs = _mistake_outputs(mistake, exercise, cases)
-        if outputs is None:
-            continue
-        changed = {name for k, name in enumerate(exercise.outputs[:exercise.compared])
-                   if any(not same(out[name], case.reference[k], tolerance) for out, case in zip(outputs, cases))}
-        if not changed or not changed <= set(wrong):
-            continue
-        explained = [name for name in wrong if name in changed
-                     and all(same(r[name], out[name], tolerance) for r, out in zip(results, outputs))]
-        if explained:
-            candidates.append((mistake, explained))
+    candidates = [(mistake, explained) for mistake in mistakes
+                  for explained in [_explained(mistake, exercise, cases, results, wrong, tolerance)] if explained]
     chosen, left = [], set(wrong)
     while candidates:
         best = max(candidates, key=lambda candidate: len(left & set(candidate[1])))
@@ -317,17 +312,27 @@ def match_mistakes(mistakes, exercise, cases, results, checks, tolerance):
     return chosen
 
 
-def _mistake_outputs(mistake, exercise, cases):
-    """The outputs of ``mistake`` on every case (dicts like the student's), or None if it fails there."""
-    outputs = []
-    for case in cases:
+def _explained(mistake, exercise, cases, results, wrong, tolerance):
+    """The wrong outputs ``mistake`` explains (in output order; empty if none, or if it changes a right one).
+
+    Case by case, stopping as soon as it explains nothing: most known mistakes are not the
+    student's, and one case usually shows it.
+    """
+    names = exercise.outputs[:exercise.compared]
+    explained, changed = set(wrong), set()
+    for case, result in zip(cases, results):
         try:
-            returned = exercise.call(mistake.run, exercise.prepare(case.args))
+            args = exercise.prepare(case.args) if exercise.mistakes_need_copies else case.args
+            returned = exercise.call(mistake.run, args)
         except (ArithmeticError, ValueError, IndexError):   # e.g. a shape that cannot occur in this case
-            return None
+            return []
         returned = returned if len(exercise.outputs) > 1 else [returned]
-        outputs.append({name: as_float_array(value) for name, value in zip(exercise.outputs, returned)})
-    return outputs
+        output = {name: as_float_array(value) for name, value in zip(names, returned)}
+        changed |= {name for k, name in enumerate(names) if not same(output[name], case.reference[k], tolerance)}
+        explained &= {name for name in names if same(result[name], output[name], tolerance)}
+        if not explained:
+            return []
+    return [name for name in wrong if name in explained & changed] if changed <= set(wrong) else []
 
 
 def merge_hints(matches, fallback, checks, generic):
@@ -375,11 +380,12 @@ def check_arguments(tolerance, seed, shapes=None, sizes=()):
     seed = check.seed(seed)
     if shapes is None:
         return tolerance, seed
+    layout = f"({', '.join(sizes)})"
     if not isinstance(shapes, (tuple, list)) or not shapes:
-        raise TypeError(f"shapes must be a non-empty list of {sizes} tuples, got {shapes!r}")
+        raise TypeError(f"shapes must be a non-empty list of {layout} tuples, got {shapes!r}")
     for shape in shapes:
         if not isinstance(shape, (tuple, list)) or len(shape) != len(sizes):
-            raise ValueError(f"each entry of shapes must be a tuple {sizes}, got {shape!r}")
+            raise ValueError(f"each entry of shapes must be a tuple {layout}, got {shape!r}")
         for name, size in zip(sizes, shape):
             check.positive_int(size, f"shapes: {name}")
     return tolerance, seed

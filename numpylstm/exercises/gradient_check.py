@@ -96,7 +96,8 @@ def _not_restored(paths):
 
 GRADIENT_CHECK_EXERCISE = Exercise(
     name="numerical_gradient", arguments=tuple(FUNCTION_SHAPES), outputs=tuple(FUNCTION_SHAPES),
-    compared=len(FUNCTION_SHAPES), max_points=POINTS["numerical_gradient"], prepare=_prepare, call=_call, restored_rtol=1e-12,
+    compared=len(FUNCTION_SHAPES), max_points=POINTS["numerical_gradient"], prepare=_prepare, call=_call,
+    restored_rtol=1e-12, mistakes_need_copies=True,
     in_place_term="restore", in_place_hint=_not_restored,
     output_hints={name: f"the gradient of f = {name} at x: {_CENTRAL} for every entry of x, the shape of x"
                   for name in FUNCTION_SHAPES},

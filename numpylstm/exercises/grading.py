@@ -17,6 +17,7 @@ or container you do not mind it running in.
 """
 import argparse
 import json
+import linecache
 import os
 import signal
 import subprocess
@@ -121,9 +122,12 @@ def _without_magic(line):
 
 
 def _run_in_subprocesses(notebook, cells, timeout):
-    """function -> (points, max points, summary), running the cells and checkers in child processes."""
-    results, failure = {}, ""
-    remaining = list(EXERCISES)
+    """function -> (points, max points, summary), running the cells and checkers in child processes.
+
+    A child that stops early (a timeout, a crash) costs the exercise it was grading; a new child
+    grades the rest. One that stops while running the cells costs every exercise left.
+    """
+    results, remaining = {}, list(EXERCISES)
     with tempfile.TemporaryDirectory() as tmp:
         cells_file = Path(tmp, "cells.json")
         cells_file.write_text(json.dumps(cells), encoding="utf-8")
@@ -133,13 +137,14 @@ def _run_in_subprocesses(notebook, cells, timeout):
             graded = [line for line in lines if "function" in line]
             for line in graded:
                 results[line["function"]] = (line["points"], line["max_points"], line["summary"])
-            if any(line.get("cells_failed") for line in lines) or not failure:
+            if not failure:
                 break
-            if len(graded) < len(remaining):   # the exercise in progress when it stopped
-                results[remaining[len(graded)]] = (0, POINTS[remaining[len(graded)]], failure)
-            remaining = [f for f in remaining if f not in results]
-        for function in remaining:
-            results.setdefault(function, (0, POINTS[function], failure or "missing"))
+            if not any("cell_errors" in line for line in lines):   # it stopped in the cells themselves
+                results.update((f, (0, POINTS[f], f"{failure} in the exercise cells")) for f in remaining)
+                break
+            stuck = remaining[len(graded)]   # the exercise in progress when it stopped
+            results[stuck] = (0, POINTS[stuck], failure)
+            remaining = [function for function in remaining if function not in results]
     return results
 
 
@@ -162,8 +167,9 @@ def _run_child(folder, cells_file, results_file, functions, timeout):
                 return _read_lines(results_file), f"TIMEOUT (more than {timeout:g} s)"
             time.sleep(_POLL_SECONDS)
     lines = _read_lines(results_file)
-    if child.returncode != 0 and len([line for line in lines if "function" in line]) < len(functions):
-        last = (results_file.with_suffix(".err").read_text().strip().splitlines() or ["no message"])[-1]
+    if len([line for line in lines if "function" in line]) < len(functions):   # e.g. os._exit() or a crash
+        last = (results_file.with_suffix(".err").read_text().strip().splitlines() or
+                [f"exit code {child.returncode}"])[-1]
         return lines, f"ERROR (the process stopped: {last[:100]})"
     return lines, ""
 
@@ -194,11 +200,13 @@ def run_submission(cells_file, results_file, *functions):
     namespace = {"__name__": "__student__", "np": numpy}
     errors = []
     for k, source in enumerate(json.loads(Path(cells_file).read_text(encoding="utf-8")), start=1):
+        filename = f"<exercise cell {k}>"
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)   # lines for errors
         try:
-            exec(compile(source, f"<exercise cell {k}>", "exec"), namespace)
+            exec(compile(source, filename, "exec"), namespace)
         except BaseException as error:   # noqa: B036 - a student's exit() or error must not end the grading
             errors.append(f"exercise cell {k} raised {type(error).__name__}: {error}")
-    _write(results_file, {"cells_failed": False, "errors": errors})
+    _write(results_file, {"cell_errors": errors})
     for function in functions:
         _write(results_file, dict(function=function, **_grade_function(function, namespace.get(function), errors)))
 
