@@ -15,18 +15,22 @@ implemented", "error"), ``.wrong_outputs()``, ``.wrong_gates(name)``, ``.hints``
 is "not yet implemented"; any other exception is reported with its message and the
 student's line, never as a traceback, so a notebook keeps running.
 
-The exercises (the function the student writes, and its checker)
------------------------------------------------------------------
-=========================  ==============================  =========================================
-student's function         checker                         signature
-=========================  ==============================  =========================================
-rnn_step_forward           ``check_rnn_step_forward``      (x, h, W_ih, W_hh, b_ih, b_hh) -> (h_next, cache)
-rnn_step_backward          ``check_rnn_step_backward``     (dh_next, cache) -> (dx, dh_prev, dW_ih, dW_hh, db_ih, db_hh)
-lstm_step_forward          ``check_step_forward``          (x, h, c, W_ih, W_hh, b_ih, b_hh) -> (h_next, c_next, cache)
-lstm_step_backward         ``check_step_backward``         (dh_next, dc_next, cache) -> (dx, dh_prev, dc_prev, dW_ih, dW_hh, db_ih, db_hh)
-lstm_sequence_backward     ``check_sequence_backward``     (d_out, dh_n, dc_n, caches) -> (dx, dh0, dc0, dW_ih, dW_hh, db)
-numerical_gradient         ``check_gradient_check``        (f, x, eps=1e-6) -> gradient of f at x
-=========================  ==============================  =========================================
+The exercises
+-------------
+Each checker takes the student's function (named as the grading looks for it, see below):
+
+- ``check_rnn_step_forward(rnn_step_forward)``: ``(x, h, W_ih, W_hh, b_ih, b_hh) -> (h_next, cache)``
+- ``check_rnn_step_backward(rnn_step_backward)``:
+  ``(dh_next, cache) -> (dx, dh_prev, dW_ih, dW_hh, db_ih, db_hh)``
+- ``check_step_forward(lstm_step_forward)``: ``(x, h, c, W_ih, W_hh, b_ih, b_hh) -> (h_next, c_next, cache)``
+- ``check_step_backward(lstm_step_backward)``:
+  ``(dh_next, dc_next, cache) -> (dx, dh_prev, dc_prev, dW_ih, dW_hh, db_ih, db_hh)``
+- ``check_sequence_backward(lstm_sequence_backward)``:
+  ``(d_out, dh_n, dc_n, caches) -> (dx, dh0, dc0, dW_ih, dW_hh, db)``
+- ``check_gradient_check(numerical_gradient)``: ``(f, x, eps=1e-6) -> the gradient of f() at x``
+
+The shapes of every argument are in each checker's docstring. A returned cache (the
+forward exercises) is the student's own and is not compared.
 
 How a wrong answer is named
 ---------------------------

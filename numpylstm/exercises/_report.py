@@ -73,14 +73,18 @@ class ExerciseReport:
         return [gate for gate, error in gates.items() if not error < self.tolerance]
 
     def summary(self):
-        """One short phrase for a grading line: "ok", "WRONG (df)", "ERROR (raised ...)", ..."""
+        """One short phrase for a grading line: "ok", "WRONG (df)", "ERROR (raised ...)", "not done".
+
+        A wrong answer names at most two terms to fix, never one that only follows from another.
+        """
         if self.passed:
             return "ok"
         if self.status == "not yet implemented":
             return "not done"
         if self.status == "error":
             return f"ERROR ({self.message})"
-        return f"WRONG ({', '.join(list(self.hints)[:2]) or ', '.join(self.wrong_outputs())})"
+        causes = [term for term, hint in self.hints.items() if "follows from" not in hint][:2]
+        return f"WRONG ({', '.join(causes) or ', '.join(self.wrong_outputs())})"
 
     def __str__(self):
         title = f"{self.exercise}: "

@@ -14,7 +14,6 @@ import numpy as np
 from ..functional import sigmoid
 from ..functional_rnn import rnn_step_backward, rnn_step_forward
 from ._report import POINTS
-from ._report import POINTS
 from ._run import (Case, Exercise, Mistake, check_arguments, evaluate, library_kernels, output_hints_for,
                    run_exercise)
 from .step_forward import random_weights

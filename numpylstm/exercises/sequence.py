@@ -76,8 +76,9 @@ def check_sequence_backward(student_fn, tolerance=1e-8, seed=0, shapes=SEQUENCE_
 
 
 SEQUENCE_EXERCISE = Exercise(
-    name="sequence backward", arguments=("d_out", "dh_n", "dc_n", "caches"), outputs=SEQUENCE_OUTPUTS,
-    compared=len(SEQUENCE_OUTPUTS), gated=WEIGHTS, max_points=POINTS["lstm_sequence_backward"], output_hints=SEQUENCE_OUTPUT_HINTS,
+    name="lstm_sequence_backward", arguments=("d_out", "dh_n", "dc_n", "caches"), outputs=SEQUENCE_OUTPUTS,
+    compared=len(SEQUENCE_OUTPUTS), gated=WEIGHTS, max_points=POINTS["lstm_sequence_backward"],
+    output_hints=SEQUENCE_OUTPUT_HINTS,
     forbidden=library_kernels("functional.lstm_backward", "fast.lstm_backward"))
 
 

@@ -214,7 +214,7 @@ CELL_MISTAKES = [
     _mistake("df = dc * c_t", "df",
              f"df = dc_t * c_{{t-1}}: in {_C_T}, f multiplies the PREVIOUS cell state (cache.c_prev), not c_t",
              df=lambda v: v.dc * (v.f * v.c_prev + v.i * v.g)),
-    _mistake("df = dc * f", "df", f"df = dc_t * c_{{t-1}} (the other factor of f*c_{{t-1}}), not dc_t * f",
+    _mistake("df = dc * f", "df", "df = dc_t * c_{t-1} (the other factor of f*c_{t-1}), not dc_t * f",
              df=lambda v: v.dc * v.f),
     _mistake("df = dc * h_prev", "df",
              f"df = dc_t * c_{{t-1}}: in {_C_T}, f multiplies the previous cell state c_prev, not h_prev",

@@ -70,17 +70,7 @@ def check_step_forward(student_fn, tolerance=1e-8, seed=0, shapes=STEP_SHAPES):
     Arguments the function receives: ``x`` (N, I), ``h`` and ``c`` (N, H), ``W_ih`` (4H, I),
     ``W_hh`` (4H, H), ``b_ih`` and ``b_hh`` (4H,), rows in PyTorch's gate order i, f, g, o.
     ``h_next`` (N, H) and ``c_next`` (N, H) are compared; ``cache`` is the student's own.
-
-    Parameters
-    ----------
-    student_fn : callable
-    tolerance : largest relative error that counts as right
-    seed : seeds the random inputs
-    shapes : (N, I, H) of each random case
-
-    Returns
-    -------
-    ExerciseReport (``.passed``, ``.status``, ``.wrong_outputs()``, ``.hints``, ``.points``)
+    Parameters and return value as ``check_step_backward``; ``shapes`` holds (N, I, H).
     """
     tolerance, seed = check_arguments(tolerance, seed, shapes, ("N", "I", "H"))
     rng = np.random.default_rng(seed)
@@ -98,7 +88,8 @@ def check_step_forward(student_fn, tolerance=1e-8, seed=0, shapes=STEP_SHAPES):
 
 FORWARD_EXERCISE = Exercise(
     name="lstm_step_forward", arguments=("x", "h", "c", "W_ih", "W_hh", "b_ih", "b_hh"),
-    outputs=("h_next", "c_next", "cache"), compared=2, max_points=POINTS["lstm_step_forward"], output_hints=FORWARD_OUTPUT_HINTS,
+    outputs=("h_next", "c_next", "cache"), compared=2, max_points=POINTS["lstm_step_forward"],
+    output_hints=FORWARD_OUTPUT_HINTS,
     forbidden=library_kernels("functional.lstm_step_forward", "functional.lstm_forward", "fast.lstm_forward"))
 
 
