@@ -85,22 +85,12 @@ def run_exercise(exercise, student_fn, cases, tolerance, mistakes=(), diagnose=N
     """
     if not callable(student_fn):
         raise TypeError(f"student_fn must be a function, got {type(student_fn).__name__}")
-    results, changed, called = [], [], []
-    for case in cases:
-        given = exercise.prepare(case.args)
-        before = copy.deepcopy(given)
-        with _watching(exercise.forbidden) as calls:
-            outcome = _call_student(exercise, student_fn, given)
-        called += [name for name in calls if name not in called]
-        if isinstance(outcome, ExerciseReport):   # it raised or returned the wrong kind of thing
-            outcome.exercise, outcome.max_points = exercise.name, exercise.max_points
-            return outcome
-        results.append(outcome)
-        changed += [path for name, b, a in zip(exercise.arguments, before, given)
-                    for path in changed_paths(name, b, a, exercise.restored_rtol) if path not in changed]
-    names = exercise.outputs[:exercise.compared]
+    outcome = _run_student(exercise, student_fn, cases)
+    if isinstance(outcome, ExerciseReport):   # it raised or returned the wrong kind of thing
+        return outcome
+    results, called, changed = outcome
     checks = [compare_output(name, [r[name] for r in results], [c.reference[k] for c in cases], tolerance,
-                             name in exercise.gated) for k, name in enumerate(names)]
+                             name in exercise.gated) for k, name in enumerate(exercise.outputs[:exercise.compared])]
     hints = _rule_hints(exercise, called, changed)
     matches = []
     if not all(c.passed for c in checks):
@@ -112,6 +102,27 @@ def run_exercise(exercise, student_fn, cases, tolerance, mistakes=(), diagnose=N
     return ExerciseReport(exercise.name, status, checks, hints, tolerance=tolerance, cases=len(cases),
                           mistakes=[m.name for m, _ in matches], max_points=exercise.max_points,
                           points=grade(status, checks, hints, exercise.max_points))
+
+
+def _run_student(exercise, student_fn, cases):
+    """``(results, library functions called, argument paths changed)``, or the ExerciseReport of a failure.
+
+    The student gets a private copy of each case's arguments, compared with a second copy afterwards.
+    """
+    results, called, changed = [], [], []
+    for case in cases:
+        given = exercise.prepare(case.args)
+        before = copy.deepcopy(given)
+        with _watching(exercise.forbidden) as calls:
+            outcome = _call_student(exercise, student_fn, given)
+        if isinstance(outcome, ExerciseReport):
+            outcome.exercise, outcome.max_points = exercise.name, exercise.max_points
+            return outcome
+        results.append(outcome)
+        called += [name for name in calls if name not in called]
+        changed += [path for name, b, a in zip(exercise.arguments, before, given)
+                    for path in changed_paths(name, b, a, exercise.restored_rtol) if path not in changed]
+    return results, called, changed
 
 
 def grade(status, checks, hints, max_points):
