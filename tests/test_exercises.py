@@ -823,7 +823,7 @@ def test_a_one_sided_difference_the_checker_does_not_know_is_found_by_its_order(
 def test_a_flattened_gradient_is_a_wrong_shape():
     report = check_gradient_check(lambda f, x, eps=1e-6: student_numerical_gradient(f, x, eps).ravel())
     assert report.wrong_outputs() == ["quadratic", "cubic"]
-    assert report.hints["quadratic"].startswith("quadratic has the wrong shape (12,), expected (3, 4)")
+    assert report.hints["quadratic"].startswith("quadratic has the wrong shape (12,), expected (3, 4). the gradient")
 
 
 def test_calling_the_librarys_numerical_gradient_is_flagged():
