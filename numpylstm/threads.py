@@ -17,7 +17,7 @@ A user who chose a thread count by setting ``OPENBLAS_NUM_THREADS``,
 leaves BLAS alone.
 
 threadpoolctl finds the BLAS libraries that are loaded (OpenBLAS under each symbol
-name NumPy's wheels have used: ``openblas_*64_`` up to NumPy 1.26,
+name NumPy's wheels have used: ``openblas_*64_`` in NumPy 1.22-1.26,
 ``scipy_openblas_*64_`` since 2.0; MKL; BLIS; FlexiBLAS) and sets their thread counts.
 
 Threads and processes: a BLAS library has one thread count for the whole process, so a
@@ -82,20 +82,31 @@ def _user_chose_threads():
 def _open(n):
     with _lock:
         if not _open_limits:
-            _counts_before[:] = [(library, library.num_threads) for library in _blas_libraries()]
+            counts = [(library, library.num_threads) for library in _blas_libraries()]
+            # None: a library that does not tell its count; it is not changed either
+            _counts_before[:] = [(library, count) for library, count in counts if count is not None]
         _open_limits.append(n)
-        _apply_smallest_limit()
+        try:
+            _apply_smallest_limit()
+        except BaseException:
+            _forget(n)      # a block that failed to open must not hold the limit for ever
+            raise
 
 
 def _close(n):
     with _lock:
-        _open_limits.remove(n)
-        if _open_limits:
-            _apply_smallest_limit()
-            return
-        for library, count in _counts_before:
-            _set_threads(library, count)
-        _counts_before.clear()
+        _forget(n)
+
+
+def _forget(n):
+    """Drop the limit ``n`` of a block that closes; restore the counts after the last one (_lock held)."""
+    _open_limits.remove(n)
+    if _open_limits:
+        _apply_smallest_limit()
+        return
+    for library, count in _counts_before:
+        _set_threads(library, count)
+    _counts_before.clear()
 
 
 def _apply_smallest_limit():

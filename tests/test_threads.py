@@ -86,21 +86,65 @@ def test_an_empty_variable_is_no_choice(two_blas_threads, monkeypatch):
         assert blas_threads() == 1
 
 
-class NoLibraries:
-    """Stands in for threadpoolctl's ThreadpoolController where it finds no library at all."""
-    lib_controllers = []
+class StandInLibrary:
+    """A BLAS library as threadpoolctl's controllers show it: a count to read and one to set."""
 
-    def select(self, **selection):
-        return self
+    def __init__(self, num_threads, filepath="/nowhere/libstandin.so"):
+        self.num_threads, self.filepath, self.counts_set = num_threads, filepath, []
+
+    def set_num_threads(self, count):
+        self.counts_set.append(count)
+        self.num_threads = count
+
+
+def controller_finding(*libraries):
+    """Stands in for threadpoolctl's ThreadpoolController where it finds exactly ``libraries``."""
+
+    class Controller:
+        lib_controllers = list(libraries)
+
+        def select(self, **selection):
+            return self
+
+    return Controller
 
 
 def test_without_a_blas_that_threadpoolctl_finds_nothing_changes_and_nothing_fails(monkeypatch):
-    monkeypatch.setattr(threads, "ThreadpoolController", NoLibraries)
+    monkeypatch.setattr(threads, "ThreadpoolController", controller_finding())
     assert blas_threads() is None
     ran = []
     with limit_blas_threads(1):
         ran.append(blas_threads())
     assert ran == [None]
+
+
+def test_a_library_that_does_not_tell_its_count_is_left_alone(monkeypatch):
+    silent, counted = StandInLibrary(None), StandInLibrary(4)
+    monkeypatch.setattr(threads, "ThreadpoolController", controller_finding(silent, counted))
+    with limit_blas_threads(1):
+        assert counted.num_threads == 1
+    assert counted.counts_set == [1, 4]
+    assert silent.counts_set == []
+
+
+class FailingOnceLibrary(StandInLibrary):
+    def set_num_threads(self, count):
+        if not self.counts_set:
+            self.counts_set.append("failed")
+            raise OSError("the library refused")
+        super().set_num_threads(count)
+
+
+def test_a_block_that_fails_to_open_restores_the_counts_and_holds_no_limit(monkeypatch):
+    fine, failing = StandInLibrary(4), FailingOnceLibrary(3)
+    monkeypatch.setattr(threads, "ThreadpoolController", controller_finding(fine, failing))
+    with pytest.raises(OSError, match="refused"):
+        with limit_blas_threads(1):
+            pytest.fail("the block must not run")
+    assert (fine.num_threads, failing.num_threads) == (4, 3)
+    with limit_blas_threads(2):
+        assert (fine.num_threads, failing.num_threads) == (2, 2)
+    assert (fine.num_threads, failing.num_threads) == (4, 3)
 
 
 @pytest.mark.parametrize("n, error, fragments", [
