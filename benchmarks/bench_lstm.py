@@ -37,7 +37,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from numpylstm import LSTM  # noqa: E402
 from numpylstm.backend import get_array_module, to_numpy  # noqa: E402
-from numpylstm.functional import lstm_sequence_forward, lstm_step_backward, lstm_step_forward  # noqa: E402
+from numpylstm.fast import lstm_forward as lstm_sequence_forward  # noqa: E402
+from numpylstm.functional import lstm_step_backward, lstm_step_forward  # noqa: E402
 
 try:
     import torch

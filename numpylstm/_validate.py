@@ -9,36 +9,89 @@ import numbers
 
 import numpy as np
 
-from .backend import get_array_module
+from .backend import get_array_module, is_array
+
+
+# -------------------------------------------------------------------- numbers
+def integer(value, name, low=None, high=None, context=""):
+    """``value`` as an ``int``: a whole number (not a bool) in [low, high] (None: unbounded).
+
+    ``context`` is added to the range in the message, e.g. " (target vocabulary of 12)".
+    """
+    wanted = _integer_words(low, high) + context
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be {wanted}, got {value!r} ({type(value).__name__})")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ValueError(f"{name} must be {wanted}, got {value}")
+    return int(value)
+
+
+def _integer_words(low, high):
+    if high is None:
+        return {None: "an integer", 0: "a non-negative integer", 1: "a positive integer"}.get(
+            low, f"an integer >= {low}")
+    return f"an integer in [{'-inf' if low is None else low}, {high}]"
 
 
 def positive_int(value, name):
     """``value`` as an ``int`` if it is a whole number >= 1."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a positive integer, got {value!r} ({type(value).__name__})")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value}")
-    return int(value)
+    return integer(value, name, low=1)
 
 
 def non_negative_int(value, name):
     """``value`` as an ``int`` if it is a whole number >= 0."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a non-negative integer, got {value!r} ({type(value).__name__})")
-    if value < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {value}")
-    return int(value)
+    return integer(value, name, low=0)
 
 
-def probability(value, name):
-    """``value`` as a ``float`` in [0, 1)."""
+def real(value, name, low=None, high=None, low_open=False, high_open=False):
+    """``value`` as a ``float``: a finite real number (not a bool) within the bounds given.
+
+    ``low``/``high`` are None for no bound; ``low_open``/``high_open`` exclude the bound itself.
+    """
+    bounds = _bound_words(low, high, low_open, high_open)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number in [0, 1), got {value!r} ({type(value).__name__})")
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"{name} must be in [0, 1), got {value}")
+        kind = "a positive number" if (low, low_open, high) == (0, True, None) else "a number" + bounds
+        raise TypeError(f"{name} must be {kind}, got {value!r} ({type(value).__name__})")
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if not math.isfinite(value) or too_low or too_high:
+        wanted = bounds[1:] if low is not None and high is not None else "a finite number" + bounds
+        raise ValueError(f"{name} must be {wanted}, got {value}")
     return float(value)
 
 
+def _bound_words(low, high, low_open, high_open):
+    """" > 0", " >= 0", " < 1", " in [0, 1)", or "" without bounds."""
+    if low is not None and high is not None:
+        return f" in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    if low is not None:
+        return f" {'>' if low_open else '>='} {low}"
+    if high is not None:
+        return f" {'<' if high_open else '<='} {high}"
+    return ""
+
+
+def positive_real(value, name):
+    """``value`` as a ``float`` if it is a finite real number > 0."""
+    return real(value, name, low=0, low_open=True)
+
+
+def non_negative_real(value, name):
+    """``value`` as a ``float`` if it is a finite real number >= 0."""
+    return real(value, name, low=0)
+
+
+def probability(value, name):
+    """``value`` as a ``float`` in [0, 1) (Adam's betas)."""
+    return real(value, name, 0, 1, high_open=True)
+
+
+def fraction(value, name):
+    """``value`` as a ``float`` in [0, 1] (a dropout probability, as PyTorch allows)."""
+    return real(value, name, 0, 1)
+
+
+# --------------------------------------------------------------------- arrays
 def float_dtype(dtype, name="dtype"):
     """``dtype`` as a NumPy float32 or float64 dtype."""
     try:
@@ -72,6 +125,40 @@ def float_array(value, name, dtype):
     return xp.asarray(value, dtype=dtype)
 
 
+def parameter_array(value, name):
+    """``value`` if it is a NumPy or CuPy array of float32 or float64 (what a Parameter holds)."""
+    if not is_array(value):
+        raise TypeError(f"{name} must be a float32 or float64 array, got {type(value).__name__}")
+    if value.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{name} must be a float32 or float64 array, got dtype {value.dtype}")
+    return value
+
+
+def integer_array(value, name, low=None, high=None, what="integers", context=""):
+    """The one integer-array check (token ids, class ids, lengths): ``value`` as an integer array.
+
+    Lists and tuples are converted (a ragged one is refused, naming ``name``); NumPy and CuPy
+    arrays keep their device. Every entry must lie in [low, high] (None: unbounded); the range
+    is read as exact Python integers, so a uint64 of 2**64-1 is reported as what it is.
+    ``what`` names the entries in messages ("token ids"), ``context`` explains the range.
+    """
+    if not hasattr(value, "dtype"):
+        try:
+            value = np.asarray(value)
+        except ValueError:      # NumPy refuses ragged nested lists
+            raise ValueError(f"{name} must be a rectangular array of {what}, got a ragged "
+                             f"{type(value).__name__} (rows of different lengths)") from None
+    if value.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be an array of {what}, got dtype {value.dtype}")
+    if value.size and (low is not None or high is not None):
+        smallest, largest = int(value.min()), int(value.max())
+        if (low is not None and smallest < low) or (high is not None and largest > high):
+            lowest = "-inf" if low is None else low
+            raise ValueError(f"{name} must hold {what} in [{lowest}, {high if high is not None else 'inf'}]"
+                             f"{context}, got values from {smallest} to {largest}")
+    return value
+
+
 def ndim_in(array, name, allowed, meaning):
     """Refuse ``array`` unless its rank is in ``allowed``; ``meaning`` describes the layouts."""
     if array.ndim not in allowed:
@@ -98,6 +185,27 @@ def non_empty(array, name):
         raise ValueError(f"{name} must not be empty, got an array of shape {tuple(array.shape)}")
 
 
+# -------------------------------------------- choices, flags, pairs and seeds
+def one_of(value, name, choices):
+    """``value`` if it is one of the strings ``choices``; TypeError / ValueError naming ``name`` otherwise."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be one of {list(choices)}, got {value!r} ({type(value).__name__})")
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
+    return value
+
+
+def boolean(value, name):
+    """``value`` as a ``bool`` if it is one (Python or NumPy); TypeError otherwise.
+
+    ``bool("no")`` is True, so a flag like ``batch_first="no"`` would silently
+    mean the opposite of what was written: flags are refused unless boolean.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__})")
+    return bool(value)
+
+
 def pair(value, name, what="(h, c) of arrays"):
     """``value`` if it is a tuple or list of exactly two items (by default a recurrent state (h, c));
     ``what`` names the two in the TypeError."""
@@ -113,17 +221,6 @@ def instance_of(value, kind, name, what):
     if not isinstance(value, kind):
         raise TypeError(f"{name} must be {what}, got {type(value).__name__}")
     return value
-
-
-def boolean(value, name):
-    """``value`` as a ``bool`` if it is one (Python or NumPy); TypeError otherwise.
-
-    ``bool("no")`` is True, so a flag like ``batch_first="no"`` would silently
-    mean the opposite of what was written: flags are refused unless boolean.
-    """
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__})")
-    return bool(value)
 
 
 _SEED_TYPES = (np.random.SeedSequence, np.random.BitGenerator, np.random.Generator)
@@ -145,16 +242,7 @@ def seed(value, name="seed"):
     return int(value)
 
 
-def positive_real(value, name):
-    """``value`` as a ``float`` if it is a finite real number > 0."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a positive number, got {value!r} ({type(value).__name__})")
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value}")
-    return float(value)
-
-
-# ------------------------------------------------------------------ kernel arguments
+# ----------------------------------------------------------- kernel arguments
 def kernel_shapes(kernel, *expected):
     """Refuse kernel arguments whose shape differs from the expected one.
 

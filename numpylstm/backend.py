@@ -37,6 +37,11 @@ def get_array_module(*arrays):
     return np
 
 
+def is_array(value):
+    """True for a NumPy array, or a CuPy array where CuPy is available."""
+    return isinstance(value, np.ndarray) or (_cupy is not None and isinstance(value, _cupy.ndarray))
+
+
 def to_numpy(array):
     """A NumPy array with the values of ``array`` (copied off the GPU if needed)."""
     if _cupy is not None and isinstance(array, _cupy.ndarray):

@@ -53,23 +53,9 @@ def make_rng(seed, name="seed"):
     return np.random.default_rng(check.seed(seed, name))
 
 
-def _real(value, name, low=None, high=None, low_open=False, high_open=False):
-    """``value`` as a float, refused unless it is a finite real number inside the given bounds."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
-    value = float(value)
-    too_low = low is not None and (value <= low if low_open else value < low)
-    too_high = high is not None and (value >= high if high_open else value > high)
-    if not math.isfinite(value) or too_low or too_high:
-        left = "(-inf" if low is None else ("(" if low_open else "[") + str(low)
-        right = "inf)" if high is None else str(high) + (")" if high_open else "]")
-        raise ValueError(f"{name} must be a finite number in {left}, {right}, got {value}")
-    return value
-
-
 def _fraction(value, name):
     """A number strictly between 0 and 1 (a split fraction)."""
-    return _real(value, name, 0.0, 1.0, low_open=True, high_open=True)
+    return check.real(value, name, 0, 1, low_open=True, high_open=True)
 
 
 def _positive_reals(values, name):
@@ -82,15 +68,12 @@ def _positive_reals(values, name):
         raise TypeError(f"{name} must be a sequence of positive numbers, got {type(values).__name__}") from None
     if not items:
         raise ValueError(f"{name} must hold at least one number, got an empty sequence")
-    return np.array([_real(v, f"{name}[{k}]", 0.0, low_open=True) for k, v in enumerate(items)])
+    return np.array([check.positive_real(v, f"{name}[{k}]") for k, v in enumerate(items)])
 
 
 def _integer_ids(ids):
     """``ids`` as a NumPy array of integers (copied off the GPU if needed); TypeError otherwise."""
-    ids = to_numpy(ids)
-    if ids.dtype.kind not in "iu":
-        raise TypeError(f"ids must be integers, got dtype {ids.dtype}")
-    return ids
+    return to_numpy(check.integer_array(ids, "ids", what="integer ids"))
 
 
 def _same_length(arrays, name):
@@ -208,8 +191,8 @@ def sine_series(n_steps, frequencies=(1.0,), amplitudes=None, dt=0.04, noise=0.0
     if len(amplitudes) != len(frequencies):
         raise ValueError(f"amplitudes must have one entry per frequency ({len(frequencies)}), "
                          f"got {len(amplitudes)}")
-    dt = _real(dt, "dt", 0.0, low_open=True)
-    noise = _real(noise, "noise", 0.0)
+    dt = check.positive_real(dt, "dt")
+    noise = check.non_negative_real(noise, "noise")
     dtype = check.float_dtype(dtype)
     rng = make_rng(seed)
     phases = np.concatenate([[0.0], rng.uniform(0, 2 * np.pi, len(frequencies) - 1)])
@@ -394,8 +377,7 @@ def exact_match(predicted, target, target_mask):
     """
     predicted, target, mask = (to_numpy(a) for a in (predicted, target, target_mask))
     for array, name in ((predicted, "predicted"), (target, "target")):
-        if array.dtype.kind not in "iu":
-            raise TypeError(f"{name} must hold integer tokens, got dtype {array.dtype}")
+        check.integer_array(array, name, what="integer tokens")
         check.ndim_in(array, name, (2,), "(N, length)")
     check.shape_equal(mask, "target_mask", target.shape, "(the shape of target)")
     if len(predicted) != len(target):
@@ -437,7 +419,7 @@ def classification_task(n_samples, seq_len=30, n_classes=3, noise=0.5, seed=None
     if seq_len < 2 * n_classes + 1:
         raise ValueError(f"seq_len must be at least 2 * n_classes + 1 = {2 * n_classes + 1} so that "
                          f"{n_classes} cycles stay distinguishable, got {seq_len}")
-    noise = _real(noise, "noise", 0.0)
+    noise = check.non_negative_real(noise, "noise")
     dtype = check.float_dtype(dtype)
     rng = make_rng(seed)
     y = rng.permutation(np.arange(n_samples) % n_classes)

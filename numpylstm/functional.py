@@ -34,19 +34,33 @@ Their derivatives, which the backward passes apply in reverse order::
     dx = da @ W_ih      dh_prev = da @ W_hh
     dW_ih = da.T @ x    dW_hh = da.T @ h        db_ih = db_hh = sum of da over the batch
 
-Two implementations follow. ``lstm_step_forward``/``lstm_step_backward``
-are the teaching reference: one step, the equations written out as above.
-``lstm_sequence_forward``/``lstm_sequence_backward`` run a whole sequence
-fast: the same equations rearranged for speed (the notes above them say
-how), in place in buffers allocated once per call, with large matrix
-products. tests/test_fastpath.py proves the two agree to 1e-12.
+Through time (steps t = 0 .. T-1, starting from h0 and c0), backpropagation runs the
+step backward from t = T-1 down to 0, carrying two gradients between steps::
+
+    dh_t = d_out[t] + dh_prev of step t+1     (dh_n instead at t = T-1): both paths into h_t
+    dc_t = dc_prev of step t+1                (dc_n instead at t = T-1)
+    dW_ih, dW_hh, db, dW_hr = the sums over t of every step's weight gradients
+
+With ``lengths``, sequence n runs steps 0 .. lengths[n]-1 only: after that its state stays
+frozen and its output is zero (PyTorch's packed sequences), so its dh and dc pass those
+steps unchanged and they add nothing to the weight gradients.
+
+This module is the definition: what ``LSTM`` means. It holds
+
+- ``lstm_step_forward`` / ``lstm_step_backward``: one time step, the lines above written out;
+- ``lstm_forward`` / ``lstm_backward``: a whole sequence, plain loops over the step kernels
+  (CS231n's ``lstm_forward``/``lstm_backward``), the projection and variable lengths written out.
+
+``LSTM(engine="reference")`` runs these. ``numpylstm.fast`` computes the same two sequence
+functions faster, with the same signatures and return types; ``LSTM(engine="fast")``, the
+default, runs it, and tests/test_fast.py proves the two agree to 1e-12 in float64.
 """
-from typing import NamedTuple, Optional
+from typing import List, NamedTuple, Optional
 
 import numpy as np
 
 from . import _validate as check
-from .backend import elementwise_kernel, get_array_module
+from .backend import get_array_module
 
 GATES = ("i", "f", "g", "o")  # PyTorch's order of the four row blocks of W_ih, W_hh, b_ih, b_hh
 
@@ -174,57 +188,15 @@ def lstm_step_backward(dh_next, dc_next, cache):
     return da @ W_ih, da @ W_hh, dc * f, da.T @ x, da.T @ h_prev, db, db.copy()
 
 
+
+
 # --------------------------------------------------------------------- whole sequence
-# The fast path computes the equations above, rearranged in four ways:
-#
-# 1. One exponential per value. NumPy's float64 tanh is a scalar loop, about 2.5 times
-#    slower than its exp, so the nonlinearities here are made from exp, in one form:
-#        1 - k / (1 + exp(z))  =  sigmoid(z) for k = 1,  tanh(z / 2) for k = 2.
-#    The gates use z = a (i, f, o) and z = 2a with k = 2 (g); the factor 2 is folded into
-#    copies of the g rows of the weights and biases (exact: a power of two), so one pass
-#    over all 4H columns activates the four gates.
-#    z is clipped to [-L, L] first, far beyond where the result is -1, 0 or 1 to working
-#    precision, so exp never overflows or underflows: no warnings and no NaN even for
-#    pre-activations of 1e6. The final "1 - ..." rounds to the absolute precision of 1,
-#    as the step kernel's (1 + tanh(a/2)) / 2 does, so a saturated gate is exactly 0 or 1
-#    and its slope exactly 0 (a slope of 1e-30 times a weight of 1e30 would not be small).
-# 2. Blocks of time steps. Both passes go through time in blocks of about BLOCK_VALUES
-#    gate values, which are still in the CPU cache when the step loop reads them. The
-#    forward computes a block's input projections as one matrix product. The backward
-#    computes for a block every factor of the derivative table that does not depend on
-#    the incoming gradient (g * i(1-i), c_prev * f(1-f), i (1-g^2), tanh(c) * o(1-o) and
-#    o (1 - tanh(c)^2)), writing the first four over the cached gates; its step loop then
-#    only multiplies them by dc and dh and does one matrix product.
-# 3. Large products. The weight gradients and dx are single products over all steps.
-# 4. No allocation in the loops: buffers are allocated once per call, and every operation
-#    is an ``xp`` ufunc or product with ``out=`` (so CuPy runs the same code).
-# 5. On the GPU a kernel launch costs more than the arithmetic of a step, so each step's
-#    element-wise lines run as one CUDA kernel with the same equations
-#    (``_CUDA_STEP_KERNELS``), and the blocks are larger (GPU_BLOCK_VALUES): there they
-#    only bound the size of the buffers.
-BLOCK_VALUES = 2 ** 17      # 1 MB of float64
-GPU_BLOCK_VALUES = 2 ** 23  # 64 MB of float64
-
-
-class LSTMSequenceCache(NamedTuple):
-    """What ``lstm_sequence_backward`` needs from ``lstm_sequence_forward``.
-
-    Only the gates and the cell states are stored per step (plus ``out``, the
-    layer's output, which exists anyway and serves as the h of every step);
-    tanh(c) is recomputed by the backward pass.
-    """
-    x: np.ndarray                  # (T, N, I), C-contiguous
-    h0: np.ndarray                 # (N, P)
-    c0: np.ndarray                 # (N, H)
-    gates: np.ndarray              # (T, N, 4H) activated gates i, f, g, o (dL/da after backward)
-    cells: np.ndarray              # (T, N, H) cell state after each step
-    out: np.ndarray                # (T, N, P) output (zero past each sequence's length)
-    W_ih: np.ndarray               # (4H, I)
-    W_hh: np.ndarray               # (4H, P)
-    W_hr: Optional[np.ndarray]     # (P, H) or None
-    valid: Optional[np.ndarray]    # (T, N, 1) bool, True where t < length; None: all valid
+class LSTMCache(NamedTuple):
+    """What ``lstm_backward`` needs from ``lstm_forward``: every step's cache, in time order."""
+    steps: List[LSTMStepCache]        # T step caches of lstm_step_forward
+    W_hr: Optional[np.ndarray]        # (P, H) projection, or None
+    lengths: Optional[np.ndarray]     # (N,) integers, or None: every sequence runs all T steps
     has_bias: bool
-    spent: list                    # [False]; [True] once a backward pass has used (overwritten) it
 
 
 class LSTMWeightGrads(NamedTuple):
@@ -236,12 +208,102 @@ class LSTMWeightGrads(NamedTuple):
     W_hr: Optional[np.ndarray]
 
 
-def lengths_to_valid(lengths, T):
-    """A (T, N, 1) boolean mask, True where time step t < lengths[n]; None for None."""
-    if lengths is None:
-        return None
-    xp = get_array_module(lengths)
-    return (xp.arange(T)[:, None] < lengths[None, :])[:, :, None]
+def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih=None, b_hh=None, W_hr=None, lengths=None, keep_cache=True):
+    """One LSTM layer, one direction, over a batch of sequences: T calls of ``lstm_step_forward``.
+
+    Parameters
+    ----------
+    x : (T, N, I) inputs, time first
+    h0 : (N, P) initial hidden state (P = H, or the projection size with ``W_hr``)
+    c0 : (N, H) initial cell state
+    W_ih : (4H, I), W_hh : (4H, P), b_ih, b_hh : (4H,) or both None
+    W_hr : (P, H) projection of the hidden state (``proj_size`` in PyTorch), or None
+    lengths : (N,) integers in 1..T, or None. Sequence n runs steps 0 .. lengths[n]-1; after
+        that its state stays frozen and its output is zero.
+    keep_cache : False when no backward will follow (inference): the cache is not returned
+
+    Returns
+    -------
+    out : (T, N, P) hidden state after every step
+    h_n : (N, P) hidden state after each sequence's last step
+    c_n : (N, H) cell state after each sequence's last step
+    cache : LSTMCache (None with ``keep_cache=False``)
+    """
+    check_sequence_arguments("lstm_forward", x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths)
+    xp = get_array_module(x)
+    h, c, outputs, steps = h0, c0, [], []
+    for t in range(x.shape[0]):
+        r, c_next, step = lstm_step_forward(x[t], h, c, W_ih, W_hh, b_ih, b_hh)   # r = o * tanh(c_t)
+        h_next = r if W_hr is None else r @ W_hr.T                                 # the projection
+        if lengths is None:
+            outputs.append(h_next)
+        else:  # finished sequences keep their state and output zeros
+            running = _is_running(lengths, t)
+            h_next, c_next = xp.where(running, h_next, h), xp.where(running, c_next, c)
+            outputs.append(h_next * running)
+        steps.append(step)
+        h, c = h_next, c_next
+    cache = LSTMCache(steps, W_hr, lengths, b_ih is not None) if keep_cache else None
+    return xp.stack(outputs), h, c, cache
+
+
+def lstm_backward(d_out, dh_n, dc_n, cache):
+    """Backpropagation through time for ``lstm_forward``: T calls of ``lstm_step_backward``, newest first.
+
+    Parameters
+    ----------
+    d_out : (T, N, P) gradient of the loss with respect to ``out`` (ignored past each length)
+    dh_n : (N, P) gradient with respect to ``h_n``, or None (zero)
+    dc_n : (N, H) gradient with respect to ``c_n``, or None (zero)
+    cache : LSTMCache from ``lstm_forward``
+
+    Returns
+    -------
+    dx : (T, N, I)
+    dh0 : (N, P)
+    dc0 : (N, H)
+    grads : LSTMWeightGrads, summed over the steps
+    """
+    check.instance_of(cache, LSTMCache, "lstm_backward: cache", "the LSTMCache of functional.lstm_forward")
+    steps, W_hr, lengths = cache.steps, cache.W_hr, cache.lengths
+    h_shape, c_shape = steps[0].h_prev.shape, steps[0].c_prev.shape     # (N, P) and (N, H)
+    check.kernel_shapes("lstm_backward", ("d_out", d_out, (len(steps),) + h_shape),
+                        ("dh_n", dh_n, h_shape), ("dc_n", dc_n, c_shape))
+    xp = get_array_module(d_out)
+    dh = xp.zeros(h_shape, dtype=d_out.dtype) if dh_n is None else dh_n
+    dc = xp.zeros(c_shape, dtype=d_out.dtype) if dc_n is None else dc_n
+    dx, sums = [None] * len(steps), None
+    for t in reversed(range(len(steps))):
+        step = steps[t]
+        running = None if lengths is None else _is_running(lengths, t)
+        dh_t = dh + (d_out[t] if running is None else d_out[t] * running)    # both paths into h_t
+        dh_step, dc_step = (dh_t, dc) if running is None else (dh_t * running, dc * running)
+        dW_hr = None
+        if W_hr is not None:   # h_t = r_t @ W_hr.T with r_t = o * tanh(c_t)
+            dW_hr = dh_step.T @ (step.o * step.tanh_c)
+            dh_step = dh_step @ W_hr                                           # dL/dr_t
+        dx[t], dh_prev, dc_prev, *step_grads = lstm_step_backward(dh_step, dc_step, step)
+        sums = _add_step_grads(sums, step_grads + [dW_hr])
+        if running is None:
+            dh, dc = dh_prev, dc_prev
+        else:  # a finished sequence passes its gradients straight to the step before
+            dh, dc = xp.where(running, dh_prev, dh_t), xp.where(running, dc_prev, dc)
+    dW_ih, dW_hh, db_ih, db_hh, dW_hr = sums
+    if not cache.has_bias:
+        db_ih = db_hh = None
+    return xp.stack(dx), dh, dc, LSTMWeightGrads(dW_ih, dW_hh, db_ih, db_hh, dW_hr)
+
+
+def _add_step_grads(sums, step_grads):
+    """The running sums of the weight gradients over the steps (None entries stay None)."""
+    if sums is None:
+        return list(step_grads)
+    return [None if total is None else total + grad for total, grad in zip(sums, step_grads)]
+
+
+def _is_running(lengths, t):
+    """(N, 1) booleans: True for the sequences that are still running at step t (t < length)."""
+    return (t < lengths)[:, None]
 
 
 def reverse_padded(x, lengths=None):
@@ -261,172 +323,12 @@ def reverse_padded(x, lengths=None):
     return x[source, xp.arange(N)[None, :]]
 
 
-def exp_limit(dtype):
-    """L = -2 log(eps) for ``dtype``: about 72 for float64 and 32 for float32.
+def check_sequence_arguments(kernel, x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths):
+    """Shapes (and the dtype of ``lengths``) of a sequence kernel's arguments, once per call.
 
-    ``1 - k / (1 + exp(z))`` is -1, 0 or 1 to working precision beyond
-    |z| = -log(eps), so clipping z to [-L, L] changes nothing, while exp(L)
-    and exp(-L) stay normal numbers: no overflow, no underflow.
+    Free: no copies, no reading of values. Both engines call it, so they refuse the same
+    arguments with the same messages (``kernel`` names the function in them).
     """
-    return float(-2.0 * np.log(np.finfo(dtype).eps))
-
-
-def exp_activation(z, k, limit):
-    """In place: ``z <- 1 - k / (1 + exp(z))``, z clipped to [-limit, limit] first.
-
-    That is sigmoid(z) for k = 1 and tanh(z / 2) for k = 2; ``k`` may be an
-    array broadcast against z (one k per column). Returns z.
-    """
-    xp = get_array_module(z)
-    z.clip(-limit, limit, out=z)  # the method: np.clip adds a Python wrapper's overhead
-    xp.exp(z, out=z)
-    z += 1
-    xp.divide(k, z, out=z)
-    xp.subtract(1, z, out=z)
-    return z
-
-
-def tanh_via_exp(a, out, limit):
-    """``out <- tanh(a) = 1 - 2 / (1 + exp(2a))``: one exp instead of NumPy's slower tanh."""
-    xp = get_array_module(a)
-    return exp_activation(xp.multiply(a, 2, out=out), 2, limit)
-
-
-def _tanh_into(a, out, limit):
-    """``out <- tanh(a)``, by whichever way is faster here.
-
-    NumPy's float64 tanh is a scalar loop (13 ns a value against 7 ns for
-    ``tanh_via_exp`` on the machine of benchmarks/README.md), but
-    ``tanh_via_exp`` makes six calls instead of one, which cost more than
-    they save below about a thousand values.
-    float32 tanh is vectorized in NumPy, and CuPy's tanh is fast on the GPU.
-    """
-    xp = get_array_module(a)
-    if xp is np and a.dtype == np.float64 and a.size >= 1024:
-        return tanh_via_exp(a, out, limit)
-    return xp.tanh(a, out=out)
-
-
-def _gate_scaled_weights(W_ih, W_hh, b_ih, b_hh):
-    """Copies of the weights and the summed bias with the g rows doubled, and k per column.
-
-    The products then give z = a for i, f, o and z = 2a for g, and
-    ``exp_activation(z, k)`` with k = (1, 1, 2, 1) per gate block gives
-    sigmoid(a) and tanh(a) = 1 - 2 / (1 + exp(2a)) in one pass.
-    """
-    xp = get_array_module(W_ih)
-    H = W_ih.shape[0] // 4
-    k = xp.ones(4 * H, dtype=W_ih.dtype)
-    k[2 * H:3 * H] = 2
-    bias = None if b_ih is None else (b_ih + b_hh) * k
-    return W_ih * k[:, None], W_hh * k[:, None], bias, k
-
-
-def lstm_sequence_forward(x, h0, c0, W_ih, W_hh, b_ih=None, b_hh=None, W_hr=None, lengths=None,
-                          keep_cache=True):
-    """One LSTM layer, one direction, over a whole batch of sequences.
-
-    Parameters
-    ----------
-    x : (T, N, I) inputs, time first (any strides: a non-contiguous view is copied once)
-    h0 : (N, P) initial hidden state (P = H, or proj_size with ``W_hr``)
-    c0 : (N, H) initial cell state
-    W_ih : (4H, I), W_hh : (4H, P), b_ih, b_hh : (4H,) or None, W_hr : (P, H) or None
-    lengths : (N,) integer array or None. Sequence n uses steps 0 .. lengths[n]-1;
-        past its length its state stays frozen and its output is zero.
-    keep_cache : bool, default True. False (inference: no backward will follow) keeps
-        the gates of one block of steps and two cell states instead of all T, and
-        returns None for the cache.
-
-    Returns
-    -------
-    out : (T, N, P) hidden state at every step
-    h_n : (N, P) hidden state at each sequence's last step
-    c_n : (N, H) cell state at each sequence's last step
-    cache : LSTMSequenceCache, or None with ``keep_cache=False``
-    """
-    _check_sequence_arguments(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths)
-    xp = get_array_module(x)
-    x = xp.ascontiguousarray(x)  # a reversed or batch-first view: one copy, reused by backward
-    T, N, I = x.shape
-    H4, P = W_ih.shape[0], W_hh.shape[1]
-    H = H4 // 4
-    W_ih_z, W_hh_z, bias_z, k = _gate_scaled_weights(W_ih, W_hh, b_ih, b_hh)
-    W_ih_zT, W_hh_zT = W_ih_z.T, W_hh_z.T
-    block = _block_steps(T, N, H4, xp)
-    # The gates of every step are kept for backward; inference needs one block's only.
-    gates = xp.empty((T if keep_cache else block, N, H4), dtype=x.dtype)
-    cells = xp.empty((T if keep_cache else 2, N, H), dtype=x.dtype)
-    out = xp.empty((T, N, P), dtype=x.dtype)
-    recurrent = xp.empty((N, H4), dtype=x.dtype)
-    scratch = None if W_hr is None else xp.empty((N, H), dtype=x.dtype)
-    valid = lengths_to_valid(lengths, T)
-    invalid = None if valid is None else ~valid
-    h = h0 if valid is None else h0.copy()  # with lengths, h is a buffer updated in place
-    c = c0
-    limit = exp_limit(x.dtype)
-    for start in range(0, T, block):
-        stop = min(T, start + block)
-        # The input projections of a block of steps as one product: still in the CPU
-        # cache when the loop reads them, and inference needs a buffer for one block only.
-        z_block = gates[start:stop] if keep_cache else gates[:stop - start]
-        xp.matmul(x[start:stop].reshape(-1, I), W_ih_zT, out=z_block.reshape(-1, H4))
-        if bias_z is not None:
-            z_block += bias_z
-        for t in range(start, stop):
-            c_t = cells[t if keep_cache else t % 2]
-            o_tanh_c = out[t] if W_hr is None else scratch  # h' = o * tanh(c'), or projected
-            _step_pointwise(z_block[t - start], xp.matmul(h, W_hh_zT, out=recurrent),
-                            c, c_t, o_tanh_c, k, limit)
-            if W_hr is not None:
-                xp.matmul(o_tanh_c, W_hr.T, out=out[t])
-            if valid is None:
-                h, c = out[t], c_t
-            else:  # finished sequences keep their state and output zero
-                xp.copyto(c_t, c, where=invalid[t])
-                xp.copyto(h, out[t], where=valid[t])
-                out[t] *= valid[t]
-                c = c_t
-    cache = None
-    if keep_cache:
-        cache = LSTMSequenceCache(x, h0, c0, gates, cells, out, W_ih, W_hh, W_hr, valid,
-                                  b_ih is not None, [False])
-    return out, h.copy(), c.copy(), cache
-
-
-def _block_steps(T, N, H4, xp):
-    """Steps per block: about ``BLOCK_VALUES`` gate values (GPU: ``GPU_BLOCK_VALUES``), 1 to T."""
-    values = BLOCK_VALUES if xp is np else GPU_BLOCK_VALUES
-    return min(T, max(1, values // (N * H4)))
-
-
-def _step_pointwise(z, recurrent, c_prev, c_next, o_tanh_c, k, limit):
-    """The element-wise part of one forward step, written into the buffers given.
-
-    ``z`` (N, 4H) holds the input projection (g rows doubled, see above) and
-    receives the activated gates; ``recurrent`` (N, 4H) is h @ W_hh_z^T::
-
-        i, f, g, o = 1 - k / (1 + exp(z + recurrent))     (the four gates in one pass)
-        c_next     = f * c_prev + i * g
-        o_tanh_c   = o * tanh(c_next)
-
-    On the GPU this is one CUDA kernel (``_CUDA_STEP_KERNELS``, the same
-    equations) instead of about ten launches, which cost more than the arithmetic.
-    """
-    xp = get_array_module(z)
-    if xp is not np:
-        H = c_next.shape[-1]
-        return _cuda_kernel("step_forward")(recurrent, c_prev, H, z.dtype.type(limit), z, c_next, o_tanh_c)
-    z += recurrent
-    i, f, g, o = split_gates(exp_activation(z, k, limit))
-    xp.multiply(f, c_prev, out=c_next)
-    c_next += xp.multiply(i, g, out=o_tanh_c)  # o_tanh_c as scratch first
-    xp.multiply(o, _tanh_into(c_next, o_tanh_c, limit), out=o_tanh_c)
-
-
-def _check_sequence_arguments(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths):
-    """Shapes only (free: no copies, no reading of values), once per call."""
-    kernel = "lstm_sequence_forward"
     check.kernel_shapes(kernel, ("x", x, ("T", "N", "I")), ("W_ih", W_ih, ("4H", x.shape[-1])))
     T, N, _ = x.shape
     H4 = _gate_rows(kernel, W_ih)
@@ -435,206 +337,5 @@ def _check_sequence_arguments(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths):
     check.bias_pair(kernel, b_ih, b_hh)
     check.kernel_shapes(kernel, ("h0", h0, (N, P)), ("c0", c0, (N, H4 // 4)), ("W_hh", W_hh, (H4, P)),
                         ("b_ih", b_ih, (H4,)), ("b_hh", b_hh, (H4,)), ("lengths", lengths, (N,)))
-
-
-def lstm_sequence_backward(d_out, dh_n, dc_n, cache):
-    """Backpropagation through time for ``lstm_sequence_forward``.
-
-    The gradients with respect to the gates are written over the cached gates
-    (the largest buffer; PyTorch frees its saved tensors after backward in the
-    same spirit), so a cache serves one backward pass only; a second raises.
-
-    Parameters
-    ----------
-    d_out : (T, N, P) gradient with respect to ``out`` (ignored past each length)
-    dh_n : (N, P) gradient with respect to ``h_n``, or None
-    dc_n : (N, H) gradient with respect to ``c_n``, or None
-    cache : LSTMSequenceCache from ``lstm_sequence_forward`` (used up by this call)
-
-    Returns
-    -------
-    dx : (T, N, I)
-    dh0 : (N, P)
-    dc0 : (N, H)
-    grads : LSTMWeightGrads
-    """
-    x, h0, c0, gates, cells, out, W_ih, W_hh, W_hr, valid, has_bias, spent = cache
-    if spent[0]:
-        raise RuntimeError("lstm_sequence_backward: this cache was already used by a backward pass "
-                           "(its gates were overwritten by their gradients); run the forward pass again")
-    check.kernel_shapes("lstm_sequence_backward", ("d_out", d_out, out.shape),
-                        ("dh_n", dh_n, h0.shape), ("dc_n", dc_n, cells.shape[1:]))
-    spent[0] = True
-    xp = get_array_module(gates)
-    T, N, H4 = gates.shape
-    H, P = H4 // 4, W_hh.shape[1]
-    if valid is not None:  # finished steps get no output gradient
-        d_out = d_out * valid
-        invalid = ~valid
-    dh = _state_grad(dh_n, (N, P), gates)     # dL/dh arriving through the recurrence
-    dc = _state_grad(dc_n, (N, H), gates)     # dL/dc, from the step after
-    d_gates = gates                           # dL/da is written over the gates, block by block
-    block = _block_steps(T, N, H4, xp)
-    local = _LocalDerivatives(block, N, H, gates.dtype, xp)
-    r = None if W_hr is None else xp.empty((T, N, H), dtype=x.dtype)  # o * tanh(c), for dW_hr
-    dh_steps = xp.empty((T if W_hr is not None else 1, N, P), dtype=x.dtype)  # dL/dh_t
-    dr = xp.empty((N, H), dtype=x.dtype)      # dL/d(o * tanh(c_t)); dh_t itself without projection
-    scratch = xp.empty((N, H), dtype=x.dtype)
-    for stop in range(T, 0, -block):          # blocks of steps, newest first
-        start = max(0, stop - block)
-        steps = slice(start, stop)
-        local.compute(gates[steps], cells[steps], c0 if start == 0 else cells[start - 1],
-                      None if valid is None else valid[steps], None if r is None else r[steps])
-        for t in range(stop - 1, start - 1, -1):
-            k = t - start                                        # step t in the block
-            dh_t = xp.add(dh, d_out[t], out=dh_steps[t if W_hr is not None else 0])
-            dr_t = dh_t if W_hr is None else xp.matmul(dh_t, W_hr, out=dr)
-            _step_pointwise_backward(dr_t, dc, local, k, d_gates[t], scratch)
-            xp.matmul(d_gates[t], W_hh, out=dh)                  # dh_prev = da @ W_hh
-            if valid is not None:  # finished sequences pass dh straight through
-                xp.copyto(dh, dh_t, where=invalid[t])
-    grads = _weight_gradients(x, h0, out, d_gates, has_bias, dh_steps if W_hr is not None else None, r)
-    dx = xp.matmul(d_gates.reshape(T * N, H4), W_ih).reshape(x.shape)
-    return dx, dh, dc, grads
-
-
-def _step_pointwise_backward(dr, dc, local, k, d_gates, scratch):
-    """The element-wise part of one backward step, with the factors of step k of ``local``.
-
-    ``dr`` (N, H) is dL/d(o * tanh(c)) at this step; ``dc`` (N, H) arrives from
-    the step after and leaves as dL/dc_prev; ``d_gates`` (N, 4H) receives dL/da::
-
-        dc        += dr * o (1 - tanh(c)^2)
-        da_i, da_f, da_g = local.gates[k] * dc,  da_o = local.gates[k] * dr
-        dc        *= f
-
-    One CUDA kernel on the GPU (``_CUDA_STEP_KERNELS``), as for the forward step.
-    """
-    xp = get_array_module(dc)
-    if xp is not np:
-        H = dc.shape[-1]
-        return _cuda_kernel("step_backward")(dr, local.cell_factor[k], local.forget[k], local.gates[k],
-                                             H, dc, d_gates)
-    dc += xp.multiply(dr, local.cell_factor[k], out=scratch)
-    d_gates_by_gate = d_gates.reshape(-1, 4, dc.shape[-1])
-    xp.multiply(local.by_gate[k, :, :3], dc[:, None, :], out=d_gates_by_gate[:, :3])
-    xp.multiply(local.by_gate[k, :, 3], dr, out=d_gates_by_gate[:, 3])
-    dc *= local.forget[k]
-
-
-# The two step functions above as CUDA kernels: one thread per (n, j) of the (N, H) state,
-# reading and writing that unit's four gates at columns j, H + j, 2H + j and 3H + j of row n.
-# Raw arrays are C-contiguous (N, 4H) rows; T is float or double, as the arrays are.
-_CUDA_STEP_KERNELS = {
-    "step_forward": ("raw T recurrent, T c_prev, int64 H, T limit", "raw T z, T c_next, T o_tanh_c", """
-    const long long n = i / H, at = n * 4 * H + (i - n * H);
-    T gate[4];
-    for (int q = 0; q < 4; ++q) {            // k = 2 for g (its rows were doubled), else 1
-        const T a = min(max(z[at + q * H] + recurrent[at + q * H], -limit), limit);
-        gate[q] = 1 - (q == 2 ? 2 : 1) / (1 + exp(a));
-        z[at + q * H] = gate[q];
-    }
-    c_next = gate[1] * c_prev + gate[0] * gate[2];
-    o_tanh_c = gate[3] * tanh(c_next);
-"""),
-    "step_backward": ("T dr, T cell_factor, T forget, raw T factors, int64 H", "T dc, raw T d_gates", """
-    const long long n = i / H, at = n * 4 * H + (i - n * H);
-    const T dc_t = dc + dr * cell_factor;
-    for (int q = 0; q < 3; ++q)
-        d_gates[at + q * H] = factors[at + q * H] * dc_t;
-    d_gates[at + 3 * H] = factors[at + 3 * H] * dr;
-    dc = dc_t * forget;
-""")}
-
-
-def _cuda_kernel(name):
-    """The CuPy kernel ``_CUDA_STEP_KERNELS[name]`` (compiled once, then cached by the backend)."""
-    return elementwise_kernel(f"numpylstm_{name}", *_CUDA_STEP_KERNELS[name])
-
-
-def _state_grad(grad, shape, like):
-    """A fresh buffer holding ``grad``, or zeros for None, to be updated in place."""
-    xp = get_array_module(like)
-    if grad is None:
-        return xp.zeros(shape, dtype=like.dtype)
-    return xp.array(grad, dtype=like.dtype)
-
-
-class _LocalDerivatives:
-    """The factors of the derivative table that do not depend on the incoming gradient.
-
-    ``compute`` fills them for a block of K consecutive steps at once, in
-    buffers allocated once (shapes (K, N, H) per gate)::
-
-        gates       = [g * i(1-i),  c_prev * f(1-f),  i * (1-g^2),  tanh(c) * o(1-o)]
-        cell_factor = o * (1 - tanh(c)^2)
-        forget      = f                                   (1 past a sequence's length)
-
-    and, with a projection, r = o * tanh(c) (for dW_hr). Then
-    da = gates * [dc, dc, dc, dr], dc_t = dc + dr * cell_factor and
-    dc_prev = dc_t * forget. Past each sequence's length ``gates``,
-    ``cell_factor`` and r are zero: the state gradient passes through unchanged.
-    Row k of each buffer belongs to the k-th step of the last block computed.
-    """
-
-    def __init__(self, K, N, H, dtype, xp):
-        self.xp = xp
-        self.gates = xp.empty((K, N, 4 * H), dtype=dtype)
-        self.by_gate = self.gates.reshape(K, N, 4, H)
-        self.cell_factor = xp.empty((K, N, H), dtype=dtype)
-        self.forget = xp.empty((K, N, H), dtype=dtype)
-
-    def compute(self, gates, cells, c_before, valid, r):
-        """Fill the buffers for ``gates`` (K', N, 4H) and ``cells`` (K', N, H) of K' <= K steps.
-
-        ``c_before`` (N, H) is the cell state before the block's first step;
-        ``valid`` (K', N, 1) or None; ``r`` (K', N, H) or None, written.
-        """
-        xp, K = self.xp, gates.shape[0]
-        i, f, g, o = split_gates(gates)
-        d_i, d_f, d_g, d_o = split_gates(self.gates[:K])
-        tanh_c = _tanh_into(cells, self.cell_factor[:K], exp_limit(cells.dtype))
-        _sigmoid_slope(i, out=d_i)
-        d_i *= g
-        _sigmoid_slope(f, out=d_f)
-        d_f[0] *= c_before
-        d_f[1:] *= cells[:-1]
-        xp.square(g, out=d_g)                 # tanh's slope 1 - g^2 ...
-        xp.subtract(1, d_g, out=d_g)
-        d_g *= i                              # ... times i
-        _sigmoid_slope(o, out=d_o)
-        d_o *= tanh_c
-        if r is not None:
-            xp.multiply(o, tanh_c, out=r)
-        cell_factor = xp.square(tanh_c, out=tanh_c)  # tanh(c) is not needed any more
-        xp.subtract(1, cell_factor, out=cell_factor)
-        cell_factor *= o
-        xp.copyto(self.forget[:K], f)         # the gates will be overwritten by dL/da
-        if valid is not None:
-            xp.copyto(self.forget[:K], 1, where=~valid)
-            for array in (self.gates[:K], cell_factor) + (() if r is None else (r,)):
-                array *= valid
-
-
-def _sigmoid_slope(s, out):
-    """``out <- s * (1 - s)``: the derivative of a sigmoid whose output is ``s``."""
-    xp = get_array_module(s)
-    xp.subtract(1, s, out=out)
-    out *= s
-    return out
-
-
-def _weight_gradients(x, h0, out, d_gates, has_bias, dh_steps, r):
-    """All weight gradients of a layer as single large matrix products."""
-    T, N, H4 = d_gates.shape
-    da = d_gates.reshape(T * N, H4)
-    dW_ih = da.T @ x.reshape(T * N, -1)
-    # Step t used h_{t-1}: h0 for t = 0, out[t-1] after (where t is valid, so was t-1).
-    dW_hh = d_gates[0].T @ h0
-    if T > 1:
-        dW_hh += d_gates[1:].reshape(-1, H4).T @ out[:-1].reshape(-1, out.shape[-1])
-    db = da.sum(axis=0) if has_bias else None
-    dW_hr = None
-    if dh_steps is not None:
-        dW_hr = dh_steps.reshape(T * N, -1).T @ r.reshape(T * N, -1)
-    return LSTMWeightGrads(dW_ih, dW_hh, db, None if db is None else db.copy(), dW_hr)
+    if lengths is not None and lengths.dtype.kind not in "iu":
+        raise TypeError(f"{kernel}: lengths must be integers, got dtype {lengths.dtype}")

@@ -18,7 +18,6 @@ module's parameters), draws with ``np.random.default_rng(seed)``, writes into
   Jozefowicz et al., 2015), so the cell remembers by default early in training.
 """
 import math
-import numbers
 
 import numpy as np
 
@@ -181,8 +180,8 @@ def orthogonal_(param_or_module, gain=1.0, blocks=None, seed=None):
         n_blocks = (gates or 1) if blocks is None else blocks   # 4 for an LSTM, 1 for an RNN
         if param.data.ndim != 2:
             raise ValueError(f"orthogonal_ needs a 2-D weight, got {name} of shape {tuple(param.shape)}")
-        if isinstance(n_blocks, bool) or not isinstance(n_blocks, numbers.Integral) or n_blocks < 1 \
-                or param.shape[0] % n_blocks:
+        n_blocks = check.integer(n_blocks, "blocks", 1, context=f" dividing the {param.shape[0]} rows of {name}")
+        if param.shape[0] % n_blocks:
             raise ValueError(f"blocks must be a positive integer dividing the {param.shape[0]} rows of "
                              f"{name}, got {n_blocks!r}")
         rows = param.shape[0] // n_blocks
@@ -214,10 +213,7 @@ def forget_gate_bias_(lstm, value=1.0):
     if not isinstance(lstm, Module):
         raise TypeError(f"forget_gate_bias_ takes an LSTM, LSTMCell or a Module holding them, "
                         f"got {type(lstm).__name__}")
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"value must be a number, got {value!r} ({type(value).__name__})")
-    if not math.isfinite(value):
-        raise ValueError(f"value must be finite, got {value}")
+    value = check.real(value, "value")
     pairs = [(owner, name) for owner in lstm.modules() if getattr(owner, "gate_names", None) == GATES
              for name in owner._parameters if name.startswith("bias_ih")]
     if not pairs:

@@ -99,17 +99,17 @@ class Linear(Module):
         y = x @ self.weight.data.T
         if self.bias is not None:
             y = y + self.bias.data
-        self._push_cache(x)
+        self._push_cache(x.copy() if self.training else None)  # a copy: the caller may change x
         return y
 
     def backward(self, dy):
-        dy = check.output_grad(dy, "dy", self._peek_cache().shape[:-1] + (self.out_features,), self.dtype)
         x = self._pop_cache()
+        dy = check.output_grad(dy, "dy", x.shape[:-1] + (self.out_features,), self.dtype)
         # Flatten the leading axes: every position contributes to the same weights.
         dy_rows = dy.reshape(-1, self.out_features)
-        self.weight.grad += dy_rows.T @ x.reshape(-1, self.in_features)
+        self.weight.accumulate(dy_rows.T @ x.reshape(-1, self.in_features))
         if self.bias is not None:
-            self.bias.grad += dy_rows.sum(axis=0)
+            self.bias.accumulate(dy_rows.sum(axis=0))
         return dy @ self.weight.data
 
 
@@ -127,9 +127,8 @@ class ReLU(Module):
         return get_array_module(x).where(positive, x, 0)
 
     def backward(self, dy):
-        dy = check.output_grad(dy, "dy", self._peek_cache().shape, None)
         positive = self._pop_cache()
-        return dy * positive
+        return check.output_grad(dy, "dy", positive.shape, None) * positive
 
 
 class Tanh(Module):
@@ -141,13 +140,12 @@ class Tanh(Module):
     def forward(self, x):
         x = _float_input(x)
         y = get_array_module(x).tanh(x)
-        self._push_cache(y)
+        self._push_cache(y.copy() if self.training else None)  # a copy: the caller may change y
         return y
 
     def backward(self, dy):
-        dy = check.output_grad(dy, "dy", self._peek_cache().shape, None)
         y = self._pop_cache()
-        return dy * (1 - y * y)
+        return check.output_grad(dy, "dy", y.shape, None) * (1 - y * y)
 
 
 class Sigmoid(Module):
@@ -160,13 +158,12 @@ class Sigmoid(Module):
     def forward(self, x):
         x = _float_input(x)
         y = sigmoid(x)
-        self._push_cache(y)
+        self._push_cache(y.copy() if self.training else None)  # a copy: the caller may change y
         return y
 
     def backward(self, dy):
-        dy = check.output_grad(dy, "dy", self._peek_cache().shape, None)
         y = self._pop_cache()
-        return dy * y * (1 - y)
+        return check.output_grad(dy, "dy", y.shape, None) * y * (1 - y)
 
 
 # ------------------------------------------------------------------------- Dropout
@@ -181,16 +178,25 @@ class Dropout(Module):
 
     Parameters
     ----------
-    p : float in [0, 1)
-        Probability of dropping an element (p = 1 would drop everything and is refused).
+    p : float in [0, 1]
+        Probability of dropping an element; p = 1 drops every element (the output is
+        zero, as PyTorch's). ``dropout.p`` may be changed later; it is checked again.
     seed : int, SeedSequence or None
         Seeds the masks, so a run is reproducible.
     """
 
     def __init__(self, p=0.5, seed=None):
         super().__init__()
-        self.p = check.probability(p, "p")
+        self.p = p
         self._rng = np.random.default_rng(check.seed(seed))
+
+    @property
+    def p(self):
+        return self._p
+
+    @p.setter
+    def p(self, value):
+        self._p = check.fraction(value, "p")
 
     def extra_repr(self):
         return f"p={self.p}"
@@ -199,15 +205,20 @@ class Dropout(Module):
         x = _float_input(x)
         if not self.training:
             return x
-        keep = self._rng.random(x.shape) >= self.p
-        mask = get_array_module(x).asarray(keep.astype(x.dtype) / x.dtype.type(1.0 - self.p))
+        mask = dropout_mask(self._rng, x.shape, self.p, x.dtype, get_array_module(x))
         self._push_cache(mask)
         return x * mask
 
     def backward(self, dy):
-        dy = check.output_grad(dy, "dy", self._peek_cache().shape, None)
         mask = self._pop_cache()
-        return dy * mask
+        return check.output_grad(dy, "dy", mask.shape, None) * mask
+
+
+def dropout_mask(rng, shape, p, dtype, xp):
+    """Inverted dropout's ``m = keep / (1 - p)``: 0 with probability p, else 1 / (1 - p); all 0 for p = 1."""
+    keep = rng.random(shape) >= p
+    scale = 0.0 if p == 1 else 1.0 / (1.0 - p)   # p = 1 keeps nothing: 0, not 0 * inf
+    return xp.asarray(keep.astype(dtype) * dtype.type(scale))
 
 
 # ----------------------------------------------------------------------- Embedding
@@ -250,14 +261,8 @@ class Embedding(Module):
     def _resolve_padding_idx(self, padding_idx):
         if padding_idx is None:
             return None
-        if isinstance(padding_idx, bool) or not isinstance(padding_idx, numbers.Integral):
-            raise TypeError(f"padding_idx must be an integer or None, got {padding_idx!r}")
-        if not -self.num_embeddings <= padding_idx < self.num_embeddings:
-            raise ValueError(
-                f"padding_idx must be in [-{self.num_embeddings}, {self.num_embeddings - 1}] "
-                f"(num_embeddings={self.num_embeddings}), got {padding_idx}"
-            )
-        return int(padding_idx) % self.num_embeddings
+        n = self.num_embeddings
+        return check.integer(padding_idx, "padding_idx", -n, n - 1, context=f" (num_embeddings={n}) or None") % n
 
     def extra_repr(self):
         extra = f", padding_idx={self.padding_idx}" if self.padding_idx is not None else ""
@@ -265,39 +270,23 @@ class Embedding(Module):
 
     def forward(self, ids, name="input"):
         """``weight[ids]``; errors call the ids ``name`` (models pass their own argument's name)."""
-        ids = check_token_ids(ids, name, self.num_embeddings)
+        ids = check.integer_array(ids, name, 0, self.num_embeddings - 1, what="integer token ids",
+                                  context=f" (vocabulary of {self.num_embeddings})")
         check.non_empty(ids, name)
-        ids = get_array_module(self.weight.data).asarray(ids)
+        ids = get_array_module(self.weight.data).array(ids, copy=True)  # a copy: the caller may change ids
         self._push_cache(ids)
         return self.weight.data[ids]
 
     def backward(self, dy):
-        dy = check.output_grad(dy, "dy", self._peek_cache().shape + (self.embedding_dim,), self.dtype)
         ids = self._pop_cache()
+        dy = check.output_grad(dy, "dy", ids.shape + (self.embedding_dim,), self.dtype)
         # ``grad[ids] += dy`` would be wrong: with repeated ids, fancy-index assignment
         # keeps one contribution per row. ``add.at`` adds every one (CuPy >= 13 has it too).
         if self.padding_idx is not None:
             dy = dy * (ids != self.padding_idx)[..., None]  # the padding row stays frozen at zero
-        get_array_module(dy).add.at(self.weight.grad, ids, dy)
+        if self.weight.requires_grad:
+            get_array_module(dy).add.at(self.weight.grad, ids, dy)
         return None
-
-
-def check_token_ids(ids, name, vocab_size):
-    """``ids`` as an integer array with values in [0, vocab_size); TypeError or ValueError otherwise.
-
-    Floats are refused rather than rounded: a float where a token id belongs is
-    almost always a mix-up of inputs.
-    """
-    if not hasattr(ids, "dtype"):
-        ids = np.asarray(ids)
-    if ids.dtype.kind not in "iu":
-        raise TypeError(f"{name} must be an array of integer token ids, got dtype {ids.dtype}")
-    if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= vocab_size):
-        raise ValueError(
-            f"{name} must hold token ids in [0, {vocab_size - 1}] (vocabulary of {vocab_size}), "
-            f"got values from {int(ids.min())} to {int(ids.max())}"
-        )
-    return ids
 
 
 # ---------------------------------------------------------------------- Sequential
@@ -338,11 +327,9 @@ class Sequential(Module):
         return x
 
     def backward(self, dy):
-        # Popped last: if the last child refuses dy, every cache stays for a corrected retry.
-        self._peek_cache()
+        self._pop_cache()
         for module in reversed(list(self)):
             dy = module.backward(dy)
-        self._pop_cache()
         return dy
 
 

@@ -125,7 +125,7 @@ class SequenceRegressor(_LSTMBody):
         super().__init__()
         if head not in HEADS:
             raise ValueError(f"head must be one of {HEADS}, got {head!r}")
-        self.head_on = head
+        self.predict_at = head   # which steps the head reads: "last" or "every"
         lstm_seed, head_seed = spawn_seeds(seed, 2)
         features = self._build_lstm(input_size, hidden_size, num_layers, bidirectional, dropout,
                                     batch_first, dtype, lstm_seed)
@@ -136,10 +136,10 @@ class SequenceRegressor(_LSTMBody):
                             dropout=float(dropout), batch_first=bool(batch_first), dtype=str(self.dtype))
 
     def extra_repr(self):
-        return f"head={self.head_on!r}"
+        return f"head={self.predict_at!r}"
 
     def forward(self, x, lengths=None):
-        if self.head_on == "every":
+        if self.predict_at == "every":
             out, _ = self.lstm(x, lengths=lengths)
             self._push_cache(None)  # one cache per forward, so backward pairs with it
             return self.head(out)
@@ -149,11 +149,9 @@ class SequenceRegressor(_LSTMBody):
         return y
 
     def backward(self, dy):
-        # Peeked, and popped at the end: the head checks dy first, so a refused call can be retried.
-        shapes = self._peek_cache()
+        shapes = self._pop_cache()
         d_features = self.head.backward(dy)
-        self._pop_cache()
-        if self.head_on == "every":
+        if self.predict_at == "every":
             dx, _ = self.lstm.backward(d_features)
             return dx
         return self._summary_backward(d_features, shapes)
@@ -215,9 +213,8 @@ class SequenceClassifier(_LSTMBody):
         return logits
 
     def backward(self, d_logits):
-        shapes = self._peek_cache()   # popped once the head has accepted d_logits
+        shapes = self._pop_cache()
         d_summary = self.head.backward(d_logits)
-        self._pop_cache()
         dx = self._summary_backward(d_summary, shapes)
         if self.embedding is not None:
             return self.embedding.backward(dx)  # None: token ids have no gradient
@@ -274,10 +271,8 @@ class CharLM(_LSTMBody):
         return self.head(out), state
 
     def backward(self, d_logits, d_state=None):
-        self._peek_cache()
-        self.lstm.check_d_state(d_state)   # before the head adds anything: a refused call changes nothing
-        d_out = self.head.backward(d_logits)
         self._pop_cache()
+        d_out = self.head.backward(d_logits)
         d_embedded, d_state0 = self.lstm.backward(d_out, d_state)
         self.embedding.backward(d_embedded)
         return None, d_state0
@@ -338,12 +333,12 @@ class CharLM(_LSTMBody):
         return generated
 
     def _check_prefix(self, prefix):
-        prefix = np.asarray(prefix)
-        if prefix.ndim != 1 or prefix.size == 0:
-            raise ValueError(f"prefix must be a non-empty 1-D sequence of token ids, got shape {prefix.shape}")
-        if prefix.dtype.kind not in "iu":
-            raise TypeError(f"prefix must hold integer token ids, got dtype {prefix.dtype}")
-        return prefix.astype(np.int64)
+        shape = np.shape(prefix)
+        if len(shape) != 1 or shape[0] == 0:
+            raise ValueError(f"prefix must be a non-empty 1-D sequence of token ids, got shape {shape}")
+        prefix = check.integer_array(prefix, "prefix", 0, self.vocab_size - 1, what="integer token ids",
+                                     context=f" (vocabulary of {self.vocab_size})")
+        return to_numpy(prefix).astype(np.int64)
 
 
 def softmax(logits):

@@ -12,8 +12,10 @@ the same pictures.
 ``plot_states(h, c)``        hidden and cell state trajectories
 ``plot_gradient_norms(d)``   :math:`\lVert \partial L / \partial h_t \rVert`
                              against t, one line per model
-``lstm_trace(lstm, x)``      the gates and states of one LSTM layer, to plot
 ===========================  ================================================
+
+This module only draws. What it draws inside an LSTM comes from
+``numpylstm.analysis`` (``lstm_trace``, ``gates_from``, ``hidden_gradient_norms``).
 
 On a machine without a display (a server, CI, the CLI over ssh) the Agg
 backend is selected, which draws into memory and writes PNG files.
@@ -24,8 +26,9 @@ import sys
 import matplotlib
 
 from . import _validate as check
+from .analysis import gates_from, one_sequence
 from .backend import to_numpy
-from .functional import GATES, reverse_padded, split_gates
+from .functional import GATES
 
 
 def _headless():
@@ -180,109 +183,7 @@ def plot_gradient_norms(norms_by_model, logy=True, title=r"Gradient reaching eac
 
 
 # ------------------------------------------------------------- inside the LSTM
-def lstm_trace(lstm, x, state=None, lengths=None, layer=0, direction=0):
-    """Run ``lstm`` on ``x`` and return the gates and states of one layer at every step.
-
-    The run has evaluation semantics (no dropout) and leaves no cache behind,
-    so it can be called at any time, also between a forward and its backward.
-
-    Parameters
-    ----------
-    lstm : numpylstm.LSTM
-    x, state, lengths : as ``LSTM.forward``
-    layer : int in 0 .. num_layers - 1
-    direction : 0 (forward) or 1 (reverse, bidirectional only); reverse-direction
-        values are put back in the order of the input's time steps
-
-    Returns
-    -------
-    dict of NumPy arrays, time-major whatever the LSTM's layout:
-    ``"i", "f", "g", "o"``: (T, N, H) gate activations; ``"c"``: (T, N, H) cell state;
-    ``"h"``: (T, N, P) hidden state (P = proj_size or hidden_size). Past a sequence's
-    length (with ``lengths``) h is zero and the gates are not meaningful.
-    """
-    num_layers = getattr(lstm, "num_layers", None)
-    if num_layers is None or not hasattr(lstm, "_pop_cache"):
-        raise TypeError(f"lstm must be a numpylstm LSTM, got {type(lstm).__name__}")
-    check.non_negative_int(layer, "layer")
-    index = _cache_index(layer, direction, num_layers, lstm.num_directions)
-    was_training, dropout = lstm.training, lstm.dropout
-    try:
-        lstm.train()          # so that forward records the cache we read ...
-        lstm.dropout = 0.0    # ... without dropping anything
-        lstm(x, state, lengths)
-        cache = lstm._pop_cache()
-    finally:
-        lstm.dropout = dropout
-        lstm.train(was_training)
-    return _trace_from_cache(cache, index, direction == 1)
-
-
-def _cache_index(layer, direction, num_layers, directions):
-    """Where (layer, direction) sits in an LSTM's per-layer caches; ValueError if either is out of range."""
-    if not 0 <= layer < num_layers:
-        raise ValueError(f"layer must be in 0..{num_layers - 1}, got {layer}")
-    if direction not in range(directions):
-        raise ValueError(f"direction must be in 0..{directions - 1}, got {direction!r}")
-    return layer * directions + direction
-
-
-def _trace_from_cache(cache, index, reverse):
-    layer_cache = cache.layers[index]
-    lengths = cache.lengths
-    values = dict(zip(GATES, split_gates(layer_cache.gates)))
-    values["c"], values["h"] = layer_cache.cells, layer_cache.out
-    if reverse:  # the reverse direction ran on the time-reversed input
-        values = {name: reverse_padded(v, lengths) for name, v in values.items()}
-    return {name: to_numpy(v).copy() for name, v in values.items()}
-
-
-def gates_from(source, batch_index=0, layer=0, direction=0):
-    """The four gates (T, H) of one sequence, from whatever holds them.
-
-    ``source`` is one of: a dict with keys ``"i", "f", "g", "o"`` holding (T, H)
-    or (T, N, H) arrays (e.g. from ``lstm_trace``); an ``LSTMSequenceCache``
-    (``functional.lstm_sequence_forward``); an ``LSTMForwardCache`` (the cache an
-    ``LSTM`` pushes; ``layer`` and ``direction`` pick the layer); or a list of
-    ``LSTMStepCache`` (``lstm_step_forward``, one per time step).
-    """
-    if isinstance(source, dict):
-        missing = [g for g in GATES if g not in source]
-        if missing:
-            raise ValueError(f"gates dict must hold the keys {list(GATES)}, missing {missing}")
-        gates = {g: to_numpy(source[g]) for g in GATES}
-    elif hasattr(source, "layers") and hasattr(source, "lengths"):          # LSTMForwardCache
-        directions = _num_directions(source)
-        index = _cache_index(layer, direction, len(source.layers) // directions, directions)
-        gates = {g: v for g, v in _trace_from_cache(source, index, direction == 1).items() if g in GATES}
-    elif hasattr(source, "gates") and hasattr(source, "cells"):             # LSTMSequenceCache
-        gates = dict(zip(GATES, (to_numpy(v) for v in split_gates(source.gates))))
-    elif isinstance(source, (list, tuple)) and source and all(hasattr(s, "tanh_c") for s in source):
-        gates = {g: np.stack([to_numpy(getattr(step, g)) for step in source]) for g in GATES}
-    else:
-        raise TypeError("gates must be a dict of 'i', 'f', 'g', 'o' arrays, an LSTM cache or a list of "
-                        f"LSTMStepCache, got {type(source).__name__}")
-    return {g: _one_sequence(v, f"gates[{g!r}]", batch_index) for g, v in gates.items()}
-
-
-def _num_directions(cache):
-    """D from an ``LSTMForwardCache``: its output joins D directions of P features each."""
-    return cache.out_shape[-1] // cache.layers[-1].out.shape[-1]
-
-
-def _one_sequence(array, name, batch_index):
-    """(T, H) from (T, H) or the ``batch_index``-th sequence of (T, N, H)."""
-    array = to_numpy(array)
-    if array.ndim == 3:
-        if not 0 <= batch_index < array.shape[1]:
-            raise ValueError(f"batch_index must be in 0..{array.shape[1] - 1}, got {batch_index}")
-        array = array[:, batch_index]
-    if array.ndim != 2 or array.size == 0:
-        raise ValueError(f"{name} must be a non-empty (T, H) or (T, N, H) array, got shape {array.shape}")
-    return array
-
-
-def plot_gates(gates, batch_index=0, layer=0, direction=0, title="LSTM gates"):
+def plot_gates(gates, batch_index=0, title="LSTM gates"):
     """Heatmaps of the gates i, f, g, o of one sequence: hidden unit against time step.
 
     i, f and o lie in (0, 1) (how much to write, keep, show) and share a
@@ -290,16 +191,15 @@ def plot_gates(gates, batch_index=0, layer=0, direction=0, title="LSTM gates"):
 
     Parameters
     ----------
-    gates : see ``gates_from``: a dict of (T, H) / (T, N, H) arrays, an LSTM cache,
-        or a list of step caches
+    gates : what ``analysis.gates_from`` takes: a dict of (T, H) / (T, N, H) arrays
+        (``analysis.lstm_trace``), the definition's ``LSTMCache``, or a list of step caches
     batch_index : which sequence of the batch to show
-    layer, direction : which layer (and direction) of an ``LSTMForwardCache``
 
     Returns
     -------
     Figure with four heatmap axes (plus one colour bar each)
     """
-    gates = gates_from(gates, batch_index, layer, direction)
+    gates = gates_from(gates, batch_index, name="gates")
     fig, axes = plt.subplots(2, 2, figsize=(10, 6), sharex=True, sharey=True)
     for ax, name in zip(axes.ravel(), GATES):
         bounds, cmap = ((-1, 1), "RdBu_r") if name == "g" else ((0, 1), "viridis")
@@ -330,8 +230,8 @@ def plot_states(h, c, batch_index=0, max_units=8, title="LSTM states"):
     Figure with two axes (h, then c), each with min(units, max_units) lines
     """
     max_units = check.positive_int(max_units, "max_units")
-    h = _one_sequence(h, "h", batch_index)
-    c = _one_sequence(c, "c", batch_index)
+    h = one_sequence(h, "h", batch_index)
+    c = one_sequence(c, "c", batch_index)
     if h.shape[0] != c.shape[0]:
         raise ValueError(f"h and c must have the same number of time steps, got {h.shape[0]} and {c.shape[0]}")
     fig, axes = plt.subplots(2, 1, figsize=(8, 6), sharex=True)

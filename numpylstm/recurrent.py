@@ -10,15 +10,10 @@ from typing import List, NamedTuple, Optional
 import numpy as np
 
 from . import _validate as check
-from .backend import get_array_module
-from .functional import (
-    GATES,
-    lstm_sequence_backward,
-    lstm_sequence_forward,
-    lstm_step_backward,
-    lstm_step_forward,
-    reverse_padded,
-)
+from .backend import get_array_module, to_numpy
+from . import fast, functional
+from .functional import GATES, lstm_step_backward, lstm_step_forward, reverse_padded
+from .layers import dropout_mask
 from .module import Module, Parameter
 
 
@@ -38,6 +33,23 @@ def add_cell_parameters(cell, rows, dtype, seed):
     if cell.bias:
         cell.bias_ih = uniform_parameter(rng, bound, (rows,), dtype)
         cell.bias_hh = uniform_parameter(rng, bound, (rows,), dtype)
+
+
+def accumulate_cell_grads(cell, dW_ih, dW_hh, db_ih, db_hh):
+    """Add one step's weight gradients into the ``.grad`` of a cell's parameters (biases if it has them)."""
+    cell.weight_ih.accumulate(dW_ih)
+    cell.weight_hh.accumulate(dW_hh)
+    if cell.bias:
+        cell.bias_ih.accumulate(db_ih)
+        cell.bias_hh.accumulate(db_hh)
+
+
+def kept_for_backward(module, *arrays):
+    """Private copies of ``arrays`` when ``module`` records a cache (training mode), else the arrays.
+
+    A cache must not read arrays the caller can still change in place (see ``numpylstm.module``).
+    """
+    return tuple(a.copy() for a in arrays) if module.training else arrays
 
 
 def detach_state(state):
@@ -93,15 +105,24 @@ def detach_state(state):
 
 
 def cell_input(x, input_size, dtype):
-    """A cell's input, checked, as (N, input_size); and whether it came unbatched, as (input_size,)."""
+    """A cell's input, checked, as (N, input_size); and whether it came unbatched, as (input_size,).
+
+    A batch of N = 0 is allowed (the outputs are empty), as in PyTorch.
+    """
     x = _checked_input(x, input_size, dtype, (1, 2), f"(N, {input_size}) or ({input_size},) unbatched")
     return (x[None], True) if x.ndim == 1 else (x, False)
 
 
 def time_major_input(x, input_size, batch_first, dtype):
-    """A sequence module's input, checked, as (T, N, input_size); and whether it came unbatched."""
+    """A sequence module's input, checked, as (T, N, input_size); and whether it came unbatched.
+
+    T must be at least 1; a batch of N = 0 is allowed (the outputs are empty), as in PyTorch.
+    """
     layout = f"(N, T, {input_size})" if batch_first else f"(T, N, {input_size})"
     x = _checked_input(x, input_size, dtype, (2, 3), f"{layout} or (T, {input_size}) unbatched")
+    time_axis = 1 if batch_first and x.ndim == 3 else 0
+    if x.shape[time_axis] == 0:
+        raise ValueError(f"input must have at least one time step (T >= 1), got an array of shape {tuple(x.shape)}")
     if x.ndim == 2:
         return x[:, None], True
     return (x.transpose(1, 0, 2) if batch_first else x), False
@@ -126,7 +147,6 @@ def time_major_output_grad(d_out, out_shape, unbatched, batch_first, dtype):
 def _checked_input(x, input_size, dtype, ranks, layouts):
     x = check.float_array(x, "input", dtype)
     check.ndim_in(x, "input", ranks, layouts)
-    check.non_empty(x, "input")
     if x.shape[-1] != input_size:
         raise ValueError(
             f"input must have input_size={input_size} features in its last axis, got shape {tuple(x.shape)}"
@@ -162,6 +182,7 @@ class LSTMCell(Module):
     def forward(self, x, state=None):
         x, unbatched = cell_input(x, self.input_size, self.dtype)
         h, c = self._initial_state(state, x.shape[0], unbatched)
+        x, h, c = kept_for_backward(self, x, h, c)
         bias = (self.bias_ih.data, self.bias_hh.data) if self.bias else (None, None)
         h1, c1, cache = lstm_step_forward(x, h, c, self.weight_ih.data, self.weight_hh.data, *bias)
         self._push_cache((cache, unbatched))
@@ -182,18 +203,13 @@ class LSTMCell(Module):
         return (h[None], c[None]) if unbatched else (h, c)
 
     def backward(self, dh1, dc1=None):
-        peeked, unbatched = self._peek_cache()   # popped once the gradients pass: a refused call can be retried
-        N, H = peeked.c_prev.shape
+        cache, unbatched = self._pop_cache()
+        N, H = cache.c_prev.shape
         shape = (H,) if unbatched else (N, H)
         dh1 = self._output_grad(dh1, "dh1", shape, unbatched)
         dc1 = None if dc1 is None else self._output_grad(dc1, "dc1", shape, unbatched)
-        cache, unbatched = self._pop_cache()
-        dx, dh0, dc0, dW_ih, dW_hh, db_ih, db_hh = lstm_step_backward(dh1, dc1, cache)
-        self.weight_ih.grad += dW_ih
-        self.weight_hh.grad += dW_hh
-        if self.bias:
-            self.bias_ih.grad += db_ih
-            self.bias_hh.grad += db_hh
+        dx, dh0, dc0, *weight_grads = lstm_step_backward(dh1, dc1, cache)
+        accumulate_cell_grads(self, *weight_grads)
         if unbatched:
             return dx[0], (dh0[0], dc0[0])
         return dx, (dh0, dc0)
@@ -204,9 +220,17 @@ class LSTMCell(Module):
 
 
 # ---------------------------------------------------------------------------- LSTM
+# The engines an LSTM can run: name -> (lstm_forward, lstm_backward), same signatures and results.
+ENGINES = {
+    "fast": (fast.lstm_forward, fast.lstm_backward),            # the default: numpylstm.fast
+    "reference": (functional.lstm_forward, functional.lstm_backward),   # the definition, to read
+}
+
+
 class LSTMForwardCache(NamedTuple):
     """What ``LSTM.backward`` needs from one ``LSTM.forward``."""
-    layers: list                    # LSTMSequenceCache per (layer, direction), layer-major
+    engine: str                     # the engine whose caches these are
+    layers: list                    # the engine's cache per (layer, direction), layer-major
     dropout_masks: List[np.ndarray]  # (T, N, D*P) scaled keep-masks after layers 0 .. L-2, or []
     lengths: Optional[np.ndarray]   # (N,) or None
     unbatched: bool
@@ -237,18 +261,24 @@ class LSTM(Module):
     ``weight_hh_l{k}`` (4H, P), ``bias_ih_l{k}``, ``bias_hh_l{k}`` (4H,),
     ``weight_hr_l{k}`` (P, H) with a projection, and the same with ``_reverse`` for the
     reverse direction; all drawn from U(-1/sqrt(H), 1/sqrt(H)) with ``seed``.
+
+    ``engine`` chooses the kernels: ``"fast"`` (``numpylstm.fast``, the default) or
+    ``"reference"`` (``numpylstm.functional.lstm_forward``/``lstm_backward``, plain loops over
+    the step kernels, to step through in a debugger). Both give the same results (to 1e-12
+    in float64) and refuse the same arguments; ``lstm.engine`` may be changed at any time.
     """
 
     gate_names = GATES  # row blocks of every weight_ih, weight_hh, bias_ih, bias_hh
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, proj_size=0, dtype=np.float64, seed=None):
+                 dropout=0.0, bidirectional=False, proj_size=0, dtype=np.float64, seed=None, engine="fast"):
         super().__init__()
+        self.engine = engine
         self.input_size = check.positive_int(input_size, "input_size")
         self.hidden_size = check.positive_int(hidden_size, "hidden_size")
         self.num_layers = check.positive_int(num_layers, "num_layers")
         self.proj_size = check.non_negative_int(proj_size, "proj_size")
-        self.dropout = check.probability(dropout, "dropout")
+        self.dropout = dropout
         self.bias = check.boolean(bias, "bias")
         self.batch_first = check.boolean(batch_first, "batch_first")
         self.bidirectional = check.boolean(bidirectional, "bidirectional")
@@ -266,6 +296,24 @@ class LSTM(Module):
         dtype = check.float_dtype(dtype)
         self._rng = np.random.default_rng(check.seed(seed))
         self._create_parameters(dtype)
+
+    @property
+    def dropout(self):
+        """The probability in [0, 1] of dropping an output of every layer but the last (training only)."""
+        return self._dropout
+
+    @dropout.setter
+    def dropout(self, p):
+        self._dropout = check.fraction(p, "dropout")
+
+    @property
+    def engine(self):
+        """``"fast"`` or ``"reference"``: which kernels ``forward`` and ``backward`` run."""
+        return self._engine
+
+    @engine.setter
+    def engine(self, name):
+        self._engine = check.one_of(name, "engine", tuple(ENGINES))
 
     @property
     def num_directions(self):
@@ -311,11 +359,43 @@ class LSTM(Module):
 
     # ----------------------------------------------------------------- forward
     def forward(self, x, state=None, lengths=None):
+        x, h0, c0, lengths, unbatched = self.time_major_arguments(x, state, lengths)
+        x, h0, c0 = kept_for_backward(self, x, h0, c0)
+        forward_kernel, _ = ENGINES[self.engine]
+        dropout = self.dropout if self.training else 0.0
+        last, h_n, c_n, caches, masks = self.run_layers(forward_kernel, x, h0, c0, lengths, self.training, dropout)
+        if self.num_directions == 1:   # the last layer's cache reads its output: the caller gets a copy
+            last, = kept_for_backward(self, last)
+        out, (h_n, c_n) = user_layout(last, (h_n, c_n), unbatched, self.batch_first)
+        self._push_cache(LSTMForwardCache(self.engine, caches, masks, lengths, unbatched, out.shape))
+        return out, (h_n, c_n)
+
+    def time_major_arguments(self, x, state=None, lengths=None):
+        """The arguments of ``forward``, checked, in the layout the kernels take.
+
+        Returns ``(x, h0, c0, lengths, unbatched)``: x (T, N, I), h0 (L*D, N, P),
+        c0 (L*D, N, H) (zeros for ``state=None``), lengths (N,) int64 or None, and whether
+        the input came without a batch axis.
+        """
         x, unbatched = time_major_input(x, self.input_size, self.batch_first, self.dtype)
         T, N = x.shape[:2]
         lengths = self._check_lengths(lengths, T, N, unbatched)
         h0, c0 = self._initial_state(state, N, unbatched)
-        D = self.num_directions
+        return x, h0, c0, lengths, unbatched
+
+    def run_layers(self, forward_kernel, x, h0, c0, lengths=None, keep_cache=False, dropout=0.0):
+        """The stack of layers and directions, each run by ``forward_kernel``; records nothing.
+
+        ``forward`` calls this with its engine's kernel; ``numpylstm.analysis`` with the
+        definition's, to look inside. Arguments are time-major and already checked:
+        x (T, N, I), h0 (L*D, N, P), c0 (L*D, N, H), lengths (N,) or None; ``dropout`` is the
+        probability used between layers (0 for none).
+
+        Returns ``(out, h_n, c_n, caches, masks)``: the last layer's output (T, N, D*P),
+        h_n (L*D, N, P), c_n (L*D, N, H), the kernel's cache per (layer, direction) in
+        layer-major order, and the dropout masks applied after each layer but the last.
+        """
+        D, xp = self.num_directions, get_array_module(x)
         layer_input, caches, masks, h_n, c_n = x, [], [], [], []
         for layer in range(self.num_layers):
             outputs = []
@@ -323,26 +403,17 @@ class LSTM(Module):
                 index = layer * D + direction
                 weights = [None if p is None else p.data for p in self._layer_parameters(layer, direction)]
                 seq = layer_input if direction == 0 else reverse_padded(layer_input, lengths)
-                out, h, c, cache = lstm_sequence_forward(seq, h0[index], c0[index], *weights, lengths=lengths,
-                                                         keep_cache=self.training)
+                out, h, c, cache = forward_kernel(seq, h0[index], c0[index], *weights, lengths=lengths,
+                                                  keep_cache=keep_cache)
                 outputs.append(out if direction == 0 else reverse_padded(out, lengths))
                 caches.append(cache)
                 h_n.append(h)
                 c_n.append(c)
-            layer_input = outputs[0] if D == 1 else get_array_module(x).concatenate(outputs, axis=-1)
-            if self.training and self.dropout > 0 and layer < self.num_layers - 1:
-                masks.append(self._dropout_mask(layer_input))
+            layer_input = outputs[0] if D == 1 else xp.concatenate(outputs, axis=-1)
+            if dropout > 0 and layer < self.num_layers - 1:
+                masks.append(dropout_mask(self._rng, layer_input.shape, dropout, layer_input.dtype, xp))
                 layer_input = layer_input * masks[-1]
-        xp = get_array_module(x)
-        out, (h_n, c_n) = user_layout(layer_input, (xp.stack(h_n), xp.stack(c_n)), unbatched, self.batch_first)
-        self._push_cache(LSTMForwardCache(caches, masks, lengths, unbatched, out.shape))
-        return out, (h_n, c_n)
-
-    def _dropout_mask(self, like):
-        """Inverted dropout: keep with probability 1 - p and scale by 1 / (1 - p)."""
-        keep = self._rng.random(like.shape) >= self.dropout
-        mask = keep.astype(like.dtype) / (1.0 - self.dropout)
-        return get_array_module(like).asarray(mask)
+        return layer_input, xp.stack(h_n), xp.stack(c_n), caches, masks
 
     def _state_shapes(self, N, unbatched):
         LD = self.num_layers * self.num_directions
@@ -369,23 +440,17 @@ class LSTM(Module):
             return None
         if unbatched:
             raise ValueError("lengths needs batched input (T, N, features); got unbatched input of 2 dimensions")
-        lengths = np.asarray(lengths.get() if hasattr(lengths, "get") else lengths)
-        if lengths.dtype.kind not in "iu":
-            raise TypeError(f"lengths must be integers, got dtype {lengths.dtype}")
-        if lengths.shape != (N,):
-            raise ValueError(f"lengths must have shape ({N},), one length per sequence, got {lengths.shape}")
-        if lengths.min() < 1 or lengths.max() > T:
-            raise ValueError(
-                f"lengths must be between 1 and the sequence length T={T}, got values from "
-                f"{lengths.min()} to {lengths.max()}"
-            )
-        return get_array_module(self.weight_ih_l0.data).asarray(lengths.astype(np.int64))
+        lengths = check.integer_array(lengths, "lengths", what="integers")
+        check.shape_equal(lengths, "lengths", (N,), "(one length per sequence)")
+        lengths = check.integer_array(lengths, "lengths", 1, T, what="values",
+                                      context=f" (1 to the sequence length T={T})")
+        return get_array_module(self.weight_ih_l0.data).asarray(to_numpy(lengths).astype(np.int64))
 
     # ---------------------------------------------------------------- backward
     def backward(self, d_out, d_state=None):
-        # Popped once the gradients pass, so that a refused call can be corrected and retried.
-        d_out, dh_n, dc_n = self._time_major_grads(d_out, d_state, self._peek_cache())
         cache = self._pop_cache()
+        d_out, dh_n, dc_n = self._time_major_grads(d_out, d_state, cache)
+        _, backward_kernel = ENGINES[cache.engine]   # the engine that ran the forward
         D, P = self.num_directions, self.output_size
         dh0, dc0 = [None] * len(cache.layers), [None] * len(cache.layers)
         d_layer_out = d_out
@@ -398,12 +463,12 @@ class LSTM(Module):
                 d_dir = d_layer_out[..., direction * P:(direction + 1) * P]
                 if direction == 1:
                     d_dir = reverse_padded(d_dir, cache.lengths)
-                dx_dir, dh0[index], dc0[index], grads = lstm_sequence_backward(
+                dx_dir, dh0[index], dc0[index], grads = backward_kernel(
                     d_dir, dh_n[index], dc_n[index], cache.layers[index])
                 dx = dx + (dx_dir if direction == 0 else reverse_padded(dx_dir, cache.lengths))
                 for param, grad in zip(self._layer_parameters(layer, direction), grads):
                     if param is not None:
-                        param.grad += grad
+                        param.accumulate(grad)
             d_layer_out = dx
         xp = get_array_module(d_out)
         return user_layout(d_layer_out, (xp.stack(dh0), xp.stack(dc0)), cache.unbatched, self.batch_first)
@@ -411,14 +476,6 @@ class LSTM(Module):
     def _time_major_grads(self, d_out, d_state, cache):
         d_out = time_major_output_grad(d_out, cache.out_shape, cache.unbatched, self.batch_first, self.dtype)
         return (d_out,) + self._state_grads(d_state, cache)
-
-    def check_d_state(self, d_state):
-        """Refuse a ``d_state`` that does not fit the newest forward, without using anything up.
-
-        Models that hold an LSTM call this before the backward of their other
-        layers, so a refused call leaves every gradient and cache as it was.
-        """
-        self._state_grads(d_state, self._peek_cache())
 
     def _state_grads(self, d_state, cache):
         """``d_state`` checked, as per-(layer, direction) lists of (N, P) and (N, H) arrays or Nones."""

@@ -70,17 +70,18 @@ class Encoder(Module):
         return out, state
 
     def backward(self, d_out=None, d_state=None):
-        out_shape = self._peek_cache()   # popped at the end: a refused gradient can be corrected and retried
+        out_shape = self._pop_cache()
         if d_out is None:
             d_out = get_array_module(self.lstm.weight_ih_l0.data).zeros(out_shape, dtype=self.dtype)
         d_embedded, _ = self.lstm.backward(d_out, d_state)
         self.embedding.backward(d_embedded)
-        self._pop_cache()
         return None
 
 
 class Decoder(Module):
-    r"""Embedding + LSTM + Linear: ``logits, (h_n, c_n) = decoder(tgt_in, state)``.
+    r"""Embedding + LSTM + Linear head: ``logits, (h_n, c_n) = decoder(tgt_in, state)``.
+
+    The head was named ``out`` before version 0.2; weights saved under ``out.*`` still load.
 
     Parameters
     ----------
@@ -98,33 +99,33 @@ class Decoder(Module):
     (num_layers, N, H), or None for zeros. logits: (T, N, vocab_size) (batch_first:
     (N, T, vocab_size)); h_n, c_n: (num_layers, N, H).
 
-    ``_, (dh0, dc0) = decoder.backward(dlogits, d_state=None)`` adds the gradients
+    ``_, (dh0, dc0) = decoder.backward(d_logits, d_state=None)`` adds the gradients
     of the output layer, the LSTM and the embedding and returns the gradient with
     respect to the initial state (None for the token ids, which have none).
     """
 
+    renamed_parameters = {"out.": "head."}   # old prefix -> new, for state dicts saved before 0.2
+
     def __init__(self, vocab_size, embedding_dim, hidden_size, num_layers=1, dropout=0.0,
                  batch_first=False, dtype=np.float64, seed=None):
         super().__init__()
-        embedding_seed, lstm_seed, out_seed = spawn_seeds(seed, 3)
+        embedding_seed, lstm_seed, head_seed = spawn_seeds(seed, 3)
         vocab_size, embedding_dim = _sizes(vocab_size=vocab_size, embedding_dim=embedding_dim)
         self.embedding = Embedding(vocab_size, embedding_dim, dtype=dtype, seed=embedding_seed)
         self.lstm = LSTM(embedding_dim, hidden_size, num_layers=num_layers, dropout=dropout,
                          batch_first=batch_first, dtype=dtype, seed=lstm_seed)
-        self.out = Linear(hidden_size, vocab_size, dtype=dtype, seed=out_seed)
+        self.head = Linear(hidden_size, vocab_size, dtype=dtype, seed=head_seed)
 
     def forward(self, tgt_in, state=None):
         hidden, state = self.lstm(self.embedding(tgt_in, name="tgt_in"), state)
-        logits = self.out(hidden)
+        logits = self.head(hidden)
         self._push_cache(logits.shape)
         return logits, state
 
-    def backward(self, dlogits, d_state=None):
-        dlogits = check.float_array(dlogits, "dlogits", self.dtype)
-        check.shape_equal(dlogits, "dlogits", self._peek_cache(), "(the shape of the logits)")
-        self.lstm.check_d_state(d_state)   # before the output layer adds anything
-        self._pop_cache()
-        d_hidden = self.out.backward(dlogits)
+    def backward(self, d_logits, d_state=None):
+        d_logits = check.float_array(d_logits, "d_logits", self.dtype)
+        check.shape_equal(d_logits, "d_logits", self._pop_cache(), "(the shape of the logits)")
+        d_hidden = self.head.backward(d_logits)
         d_embedded, d_state0 = self.lstm.backward(d_hidden, d_state)
         self.embedding.backward(d_embedded)
         return None, d_state0
@@ -134,7 +135,7 @@ class Seq2Seq(Module):
     r"""Encoder-decoder for token sequences, trained with teacher forcing.
 
     ``logits = model(src, tgt_in, src_lengths=None)``, then with a loss
-    ``loss, dlogits = cross_entropy(logits, tgt_out, mask)``, ``model.backward(dlogits)``.
+    ``loss, d_logits = cross_entropy(logits, tgt_out, mask)``, ``model.backward(d_logits)``.
 
     Parameters
     ----------
@@ -173,7 +174,7 @@ class Seq2Seq(Module):
 
     @property
     def tgt_vocab_size(self):
-        return self.decoder.out.out_features
+        return self.decoder.head.out_features
 
     def extra_repr(self):
         return f"batch_first={self.batch_first}"
@@ -197,16 +198,15 @@ class Seq2Seq(Module):
         self._push_cache(None)  # a marker: backward-before-forward names Seq2Seq
         return logits
 
-    def backward(self, dlogits):
-        """Backpropagate ``dlogits`` (the shape of the logits) through decoder and encoder.
+    def backward(self, d_logits):
+        """Backpropagate ``d_logits`` (the shape of the logits) through decoder and encoder.
 
         Adds every parameter's gradient into ``.grad``. Returns ``(None, None)``:
         ``src`` and ``tgt_in`` are token ids and have no gradient.
         """
-        self._peek_cache()  # popped last: if the decoder refuses dlogits, a corrected call can be retried
-        _, d_encoder_state = self.decoder.backward(dlogits)
-        self.encoder.backward(None, d_encoder_state)
         self._pop_cache()
+        _, d_encoder_state = self.decoder.backward(d_logits)
+        self.encoder.backward(None, d_encoder_state)
         return None, None
 
     def greedy_decode(self, src, start_token, end_token, max_len, src_lengths=None):
@@ -247,7 +247,7 @@ class Seq2Seq(Module):
         return (tokens.T if self.batch_first else tokens), lengths
 
     def _greedy_steps(self, src, src_lengths, N, start_token, end_token, max_len):
-        xp = get_array_module(self.decoder.out.weight.data)
+        xp = get_array_module(self.decoder.head.weight.data)
         _, state = self.encoder(src, lengths=src_lengths)
         token = xp.full((N,), start_token, dtype=xp.int64)
         finished = xp.zeros(N, dtype=bool)
@@ -272,8 +272,5 @@ def _sizes(**sizes):
 
 
 def _token(value, name, vocab_size):
-    token = check.non_negative_int(value, name)
-    if token >= vocab_size:
-        raise ValueError(f"{name} must be a token id in [0, {vocab_size - 1}] (target vocabulary of "
-                         f"{vocab_size}), got {token}")
-    return token
+    return check.integer(value, name, 0, vocab_size - 1, context=f" (a token id of the target vocabulary of "
+                                                                 f"{vocab_size})")

@@ -119,7 +119,7 @@ def test_gradcheck_with_both_directions_and_a_projection(capsys):
 
 
 def test_gradcheck_exits_1_and_names_the_gate_of_a_planted_bug(capsys, monkeypatch):
-    real_backward = recurrent.lstm_sequence_backward
+    real_forward, real_backward = recurrent.ENGINES["fast"]
 
     def forget_gate_halved(*args):
         dx, dh0, dc0, grads = real_backward(*args)
@@ -128,7 +128,7 @@ def test_gradcheck_exits_1_and_names_the_gate_of_a_planted_bug(capsys, monkeypat
         W_hh[H:2 * H] *= 0.5
         return dx, dh0, dc0, grads._replace(W_hh=W_hh)
 
-    monkeypatch.setattr(recurrent, "lstm_sequence_backward", forget_gate_halved)
+    monkeypatch.setitem(recurrent.ENGINES, "fast", (real_forward, forget_gate_halved))
     assert main(["gradcheck", "--layers", "1", "--hidden", "3", "--seq-len", "3"]) == 1
     text = capsys.readouterr().out
     assert "WRONG" in text and "weight_hh_l0: relative error" in text and "in gate f" in text
@@ -158,7 +158,7 @@ def test_a_multi_line_library_error_is_joined_into_one_line(capsys, monkeypatch)
     def refuse(*args, **kwargs):
         raise ValueError("first problem:\n  second problem")
 
-    monkeypatch.setattr("numpylstm.cli.gradcheck_report", refuse)
+    monkeypatch.setattr("numpylstm.tasks.gradient_check", refuse)
     line = assert_clean_failure(capsys, main(["gradcheck"]))
     assert line == "numpylstm: error: first problem:; second problem"
 

@@ -59,7 +59,7 @@ def test_lstm_cell_gradients_pass(rng):
 
 def plant_wrong_gate_gradient(monkeypatch, gate_index, factor=0.5):
     """Make LSTM.backward scale one gate's block of every weight and bias gradient (a planted bug)."""
-    real_backward = recurrent.lstm_sequence_backward
+    real_forward, real_backward = recurrent.ENGINES["fast"]
 
     def buggy_backward(*args):
         dx, dh0, dc0, grads = real_backward(*args)
@@ -72,7 +72,7 @@ def plant_wrong_gate_gradient(monkeypatch, gate_index, factor=0.5):
             wrong.append(grad)
         return dx, dh0, dc0, type(grads)(*wrong)
 
-    monkeypatch.setattr(recurrent, "lstm_sequence_backward", buggy_backward)
+    monkeypatch.setitem(recurrent.ENGINES, "fast", (real_forward, buggy_backward))
 
 
 @pytest.mark.parametrize("gate_index, gate", list(enumerate("ifgo")))

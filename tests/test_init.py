@@ -184,7 +184,7 @@ def test_forget_gate_bias_refuses_modules_without_lstm_biases():
         forget_gate_bias_(LSTM(2, 3), value="1")
     with pytest.raises(TypeError, match="takes an LSTM, LSTMCell or a Module holding them, got ndarray"):
         forget_gate_bias_(np.zeros(3))
-    with pytest.raises(ValueError, match="value must be finite, got inf"):
+    with pytest.raises(ValueError, match="value must be a finite number, got inf"):
         forget_gate_bias_(LSTM(2, 3), float("inf"))
 
 

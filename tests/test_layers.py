@@ -243,8 +243,10 @@ def test_dropout_is_seeded(rng):
 
 
 def test_dropout_refuses_bad_p():
-    with pytest.raises(ValueError, match=r"p must be in \[0, 1\), got 1"):
-        Dropout(1.0)
+    with pytest.raises(ValueError, match=r"p must be in \[0, 1\], got 1.5"):
+        Dropout(1.5)
+    with pytest.raises(ValueError, match=r"p must be in \[0, 1\], got 2"):
+        Dropout(0.5).p = 2
     with pytest.raises(ValueError, match="got -0.1"):
         Dropout(-0.1)
     with pytest.raises(TypeError, match="p must be a number"):
@@ -330,7 +332,7 @@ def test_embedding_refuses_bad_ids():
         embedding(np.array([0, 5]))
     with pytest.raises(ValueError, match="from -1 to 2"):
         embedding(np.array([-1, 2]))
-    with pytest.raises(ValueError, match=r"padding_idx must be in \[-5, 4\].*got 5"):
+    with pytest.raises(ValueError, match=r"padding_idx must be an integer in \[-5, 4\].*got 5"):
         Embedding(5, 3, padding_idx=5)
 
 
@@ -423,3 +425,11 @@ def test_layers_on_device_match_the_cpu(device, xp, rng):
         results[where] = [to_numpy(a) for a in (y, dx, head[0].weight.grad, embedding.weight.grad)]
     for cpu, other in zip(results["cpu"], results[device]):
         np.testing.assert_allclose(other, cpu, rtol=1e-12, atol=1e-14)
+
+
+def test_dropout_of_one_outputs_zeros_and_passes_no_gradient():
+    """p = 1 drops everything, as torch.nn.Dropout(1.0) does, without 0 * inf = NaN."""
+    dropout = Dropout(1.0, seed=0)
+    y = dropout(np.ones((3, 4)))
+    assert not y.any() and np.isfinite(y).all()
+    assert not dropout.backward(np.ones((3, 4))).any()

@@ -307,11 +307,31 @@ def test_dropout_with_one_layer_warns_as_torch_does(torch):
         LSTM(2, 3, num_layers=1, dropout=0.0)
 
 
-@pytest.mark.parametrize("p, error", [(-0.1, ValueError), (1.0, ValueError), (1.5, ValueError),
-                                      ("0.5", TypeError), (True, TypeError)])
+@pytest.mark.parametrize("p, error", [(-0.1, ValueError), (1.5, ValueError), ("0.5", TypeError), (True, TypeError)])
 def test_bad_dropout_is_a_clear_error(p, error):
-    with pytest.raises(error, match=r"dropout must be .*\[0, 1\).*got"):
+    with pytest.raises(error, match=r"dropout must be .*\[0, 1\].*got"):
         LSTM(2, 3, num_layers=2, dropout=p)
+    lstm = LSTM(2, 3, num_layers=2)
+    with pytest.raises(error, match=r"dropout must be .*\[0, 1\].*got"):
+        lstm.dropout = p       # checked also when changed after construction
+    assert lstm.dropout == 0.0
+
+
+@pytest.mark.parametrize("set_later", [False, True], ids=["constructor", "set later"])
+def test_dropout_of_one_drops_everything_as_torch_does(torch, rng, set_later):
+    """p = 1 zeroes every output of the lower layers (not 0/0 = NaN), also when set after construction."""
+    lstm = LSTM(3, 4, num_layers=2, dropout=0.0 if set_later else 1.0, seed=3)
+    if set_later:
+        lstm.dropout = 1
+    twin = torch_twin(lstm, torch)
+    twin.dropout = 1.0
+    x = rng.standard_normal((5, 2, 3))
+    out, (h_n, c_n) = lstm(x)
+    expected, (h_t, c_t) = twin(torch.tensor(x))
+    assert np.isfinite(out).all()
+    assert rel_error(out, expected.detach().numpy()) < 1e-12 and rel_error(h_n, h_t.detach().numpy()) < 1e-12
+    dx, _ = lstm.backward(np.ones_like(out))
+    assert not dx.any()          # nothing reaches the input through a layer that dropped everything
 
 
 # ------------------------------------------------------------------ 3. proj_size
@@ -360,13 +380,13 @@ def test_gradient_check_catches_a_wrong_projection_gradient(monkeypatch):
     """A 1e-4 relative error in dW_hr alone, far below anything visible in a loss curve, is caught."""
     import numpylstm.recurrent as recurrent
 
-    real_backward = recurrent.lstm_sequence_backward
+    real_forward, real_backward = recurrent.ENGINES["fast"]
 
     def slightly_wrong(*args):
         dx, dh0, dc0, grads = real_backward(*args)
         return dx, dh0, dc0, grads._replace(W_hr=grads.W_hr * (1 + 1e-4))
 
-    monkeypatch.setattr(recurrent, "lstm_sequence_backward", slightly_wrong)
+    monkeypatch.setitem(recurrent.ENGINES, "fast", (real_forward, slightly_wrong))
     lstm = LSTM(2, 3, num_layers=2, bidirectional=True, proj_size=2, seed=1)
     report = check_gradients(lstm, (np.random.default_rng(0).standard_normal((3, 2, 2)),))
     assert failed_names(report) == {"weight_hr_l0", "weight_hr_l0_reverse", "weight_hr_l1", "weight_hr_l1_reverse"}
@@ -422,14 +442,18 @@ def test_lengths_gradients_match_finite_differences_and_catch_a_misaligned_rever
 
 
 LENGTH_ERRORS = {
-    "zero": ([2, 0, 3], ValueError, r"lengths must be between 1 and the sequence length T=4, got values from 0 to 3"),
-    "too long": ([2, 5, 3], ValueError, r"lengths must be between 1 and the sequence length T=4, got .* to 5"),
-    "negative": ([2, -1, 3], ValueError, r"lengths must be between 1 and .*T=4, got values from -1"),
-    "too few": ([2, 3], ValueError, r"lengths must have shape \(3,\), one length per sequence, got \(2,\)"),
+    "zero": ([2, 0, 3], ValueError, r"lengths must hold values in \[1, 4\] \(1 to the sequence length T=4\), "
+                                    r"got values from 0 to 3"),
+    "too long": ([2, 5, 3], ValueError, r"lengths must hold values in \[1, 4\].*T=4.*got .* to 5"),
+    "negative": ([2, -1, 3], ValueError, r"lengths must hold values in \[1, 4\].*got values from -1"),
+    "too few": ([2, 3], ValueError, r"lengths must have shape \(3,\) \(one length per sequence\), got \(2,\)"),
     "too many": ([[2, 3, 4]], ValueError, r"lengths must have shape \(3,\).*got \(1, 3\)"),
-    "floats": ([2.0, 3.0, 4.0], TypeError, r"lengths must be integers, got dtype float64"),
-    "fractions": ([2.5, 3, 4], TypeError, r"lengths must be integers, got dtype float64"),
-    "booleans": ([True, True, False], TypeError, r"lengths must be integers, got dtype bool"),
+    "floats": ([2.0, 3.0, 4.0], TypeError, r"lengths must be an array of integers, got dtype float64"),
+    "fractions": ([2.5, 3, 4], TypeError, r"lengths must be an array of integers, got dtype float64"),
+    "booleans": ([True, True, False], TypeError, r"lengths must be an array of integers, got dtype bool"),
+    "ragged": ([[2], [3, 4]], ValueError, r"lengths must be a rectangular array of integers, got a ragged list"),
+    "huge uint64": (np.array([2, 2**64 - 1, 3], dtype=np.uint64), ValueError,
+                    r"lengths must hold values in \[1, 4\].*got values from 2 to 18446744073709551615"),
 }
 
 

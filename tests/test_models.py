@@ -308,7 +308,7 @@ def test_bad_arguments_name_themselves():
         model(np.zeros((3, 2)))
     with pytest.raises(ValueError, match=r"prefix must be a non-empty 1-D sequence of token ids, got shape \(0,\)"):
         model.sample([], 3)
-    with pytest.raises(TypeError, match="prefix must hold integer token ids, got dtype float64"):
+    with pytest.raises(TypeError, match="prefix must be an array of integer token ids, got dtype float64"):
         model.sample([1.0], 3)
     with pytest.raises(ValueError, match="temperature must be a finite number > 0, got 0"):
         model.sample([1], 3, temperature=0)

@@ -1,8 +1,9 @@
-"""The Module base: registry, modes, state dicts."""
+"""The Module base: registry, modes, state dicts, and the one template every call runs in."""
 import numpy as np
 import pytest
 
-from numpylstm import LSTM, Module, Parameter, backend
+from numpylstm import LSTM, CharLM, Linear, Module, Parameter, Seq2Seq, Sequential, SequenceClassifier, Tanh, backend
+from catalog import CATALOG, leaves, output_grads
 
 
 class Affine(Module):
@@ -92,3 +93,183 @@ def test_without_cupy_the_gpu_paths_say_what_is_missing():
         LSTM(2, 3).to("cuda")
     with pytest.raises(RuntimeError, match="'numpylstm_step_forward'.* needs CuPy"):
         backend.elementwise_kernel("numpylstm_step_forward", "T x", "T y", "y = x")
+
+
+# --------------------------------------------------- one template: all or nothing
+def gradients_after(module, args, grads):
+    """Forward, backward; every parameter gradient and every returned input gradient (copies)."""
+    module.zero_grad()
+    module(*args)
+    returned = module.backward(*grads)
+    return [p.grad.copy() for p in module.parameters()] + [np.array(g) for g in leaves(returned)]
+
+
+def assert_same_arrays(got, expected):
+    assert len(got) == len(expected)
+    for a, b in zip(got, expected):
+        np.testing.assert_array_equal(a, b)
+
+
+def cache_counts(module):
+    return [len(m._caches) for m in module.modules()]
+
+
+@pytest.mark.parametrize("name", list(CATALOG))
+def test_in_place_changes_between_forward_and_backward_cannot_change_the_gradients(name):
+    """Caches hold their own copies: changing the inputs or outputs after forward changes nothing."""
+    case = CATALOG[name]
+
+    def run(change_in_place):
+        module, rng = case.build(), np.random.default_rng(0)
+        args = case.inputs(rng)
+        outputs = module(*args)
+        grads = output_grads(outputs, np.random.default_rng(1))
+        if change_in_place:
+            for array in leaves(args) + leaves(outputs):
+                array[...] = 0 if array.dtype.kind in "iu" else array * -3.0 + 1.0
+        returned = module.backward(*grads)
+        return [p.grad.copy() for p in module.parameters()] + [np.array(g) for g in leaves(returned)]
+
+    assert_same_arrays(run(change_in_place=True), run(change_in_place=False))
+
+
+class _CachesItsInput(Module):
+    """A module written without the copy: its cache is the caller's array."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = Parameter(np.ones(3))
+
+    def forward(self, x):
+        self._push_cache(x)
+        return x * self.weight.data
+
+    def backward(self, dy):
+        x = self._pop_cache()
+        self.weight.accumulate((dy * x).sum(axis=0))
+        return dy * self.weight.data
+
+
+def test_the_in_place_check_catches_a_cache_that_shares_the_callers_array():
+    module, x = _CachesItsInput(), np.ones((2, 3))
+    module(x)
+    x *= 5.0
+    module.backward(np.ones((2, 3)))
+    assert module.weight.grad[0] == 10.0      # 5 * 2 rows: the change leaked into the gradient
+
+
+REFUSED_FORWARDS = {
+    "Seq2Seq with a negative target id": (
+        lambda: Seq2Seq(7, 3, 4, num_layers=2, dropout=0.5, seed=0),
+        lambda rng: (rng.integers(0, 7, (5, 2)), -np.ones((4, 2), dtype=int))),
+    "Seq2Seq with lengths longer than T": (
+        lambda: Seq2Seq(7, 3, 4, num_layers=2, dropout=0.5, seed=0),
+        lambda rng: (rng.integers(0, 7, (5, 2)), rng.integers(0, 7, (4, 2)), np.array([9, 2]))),
+    "CharLM with a bad state": (
+        lambda: CharLM(7, 3, 4, seed=0),
+        lambda rng: (rng.integers(0, 7, (5, 2)), (np.zeros((1, 2, 4)), np.zeros((1, 3, 4))))),
+    "SequenceClassifier with bad lengths": (
+        lambda: SequenceClassifier(3, 4, 3, vocab_size=7, seed=0),
+        lambda rng: (rng.integers(0, 7, (5, 2)), np.array([0, 2]))),
+    "Sequential whose second layer refuses": (
+        lambda: Sequential(Linear(3, 5, seed=0), Linear(4, 2, seed=1)), lambda rng: (rng.standard_normal((4, 3)),)),
+}
+GOOD_CALLS = {   # a valid call for each model above, to train after the refused ones
+    "Seq2Seq": lambda rng: (rng.integers(0, 7, (5, 2)), rng.integers(0, 7, (4, 2))),
+    "CharLM": lambda rng: (rng.integers(0, 7, (5, 2)),),
+    "SequenceClassifier": lambda rng: (rng.integers(0, 7, (5, 2)),),
+    "Sequential": lambda rng: (rng.standard_normal((4, 3)),),
+}
+
+
+@pytest.mark.parametrize("name", list(REFUSED_FORWARDS))
+def test_a_refused_forward_records_nothing_and_the_next_step_is_exact(name):
+    build, bad_call = REFUSED_FORWARDS[name]
+    model, fresh = build(), build()
+    for _ in range(100):
+        with pytest.raises((ValueError, TypeError)):
+            model(*bad_call(np.random.default_rng(0)))
+    assert not any(cache_counts(model)), "a refused forward left a cache behind"
+    if name.startswith("Sequential"):
+        return                                    # this model cannot make a good call
+    good = GOOD_CALLS[name.split()[0]](np.random.default_rng(1))
+    outputs = fresh(*good)
+    grads = output_grads(outputs, np.random.default_rng(2))
+    fresh.zero_grad()
+    fresh.backward(*grads)
+    expected = [p.grad.copy() for p in fresh.parameters()]
+    assert_same_arrays(gradients_after(model, good, grads)[:len(expected)], expected)
+
+
+class _FailsAfterItsChildAdded(Module):
+    """A user's composite whose backward raises after its first child has added its gradients."""
+
+    def __init__(self):
+        super().__init__()
+        self.first, self.second = Linear(3, 3, seed=0), Linear(3, 3, seed=1)
+
+    def forward(self, x):
+        self._push_cache(None)
+        return self.second(self.first(x))
+
+    def backward(self, dy):
+        self._pop_cache()
+        d_hidden = self.second.backward(dy)
+        raise RuntimeError("refused halfway, after self.second added its gradients")
+
+
+def test_a_refused_backward_changes_nothing_in_any_module():
+    model = _FailsAfterItsChildAdded()
+    model(np.ones((2, 3)))
+    before_counts, before_grads = cache_counts(model), [p.grad.copy() for p in model.parameters()]
+    with pytest.raises(RuntimeError, match="halfway"):
+        model.backward(np.ones((2, 3)))
+    assert cache_counts(model) == before_counts == [1, 1, 1]
+    assert_same_arrays([p.grad for p in model.parameters()], before_grads)
+
+
+def test_a_refused_model_backward_can_be_corrected_and_retried():
+    """CharLM refuses a bad d_state after its head has run: nothing is added, and the retry is exact."""
+    rng = np.random.default_rng(0)
+    model, fresh, ids = CharLM(7, 3, 4, seed=0), CharLM(7, 3, 4, seed=0), rng.integers(0, 7, (5, 2))
+    logits, _ = model(ids)
+    d_logits = rng.standard_normal(logits.shape)
+    with pytest.raises(ValueError, match="dh_n"):
+        model.backward(d_logits, (np.zeros((1, 3, 4)), None))
+    assert not any(p.grad.any() for p in model.parameters())
+    model.backward(d_logits)
+    fresh(ids)
+    fresh.backward(d_logits)
+    assert_same_arrays([p.grad for p in model.parameters()], [p.grad for p in fresh.parameters()])
+
+
+# ------------------------------------------------------------ PyTorch's habits
+def test_frozen_parameters_receive_no_gradient():
+    lstm = LSTM(3, 4, seed=0)
+    lstm.bias_hh_l0.requires_grad_(False)
+    assert lstm.bias_hh_l0.requires_grad is False and "requires_grad=False" in repr(lstm.bias_hh_l0)
+    out, _ = lstm(np.ones((2, 1, 3)))
+    lstm.backward(np.ones_like(out))
+    assert not lstm.bias_hh_l0.grad.any() and lstm.bias_ih_l0.grad.any()
+    assert lstm.requires_grad_(False) is lstm and not any(p.requires_grad for p in lstm.parameters())
+
+
+@pytest.mark.parametrize("data, fragment", [
+    (np.arange(3), "int64"), ([1.0, 2.0], "list"), ("abc", "str"), (np.ones(2, dtype=np.float16), "float16")])
+def test_a_parameter_holds_a_float32_or_float64_array(data, fragment):
+    with pytest.raises(TypeError, match=f"data must be a float32 or float64 array, got.*{fragment}"):
+        Parameter(data)
+
+
+def test_load_state_dict_returns_missing_and_unexpected_keys_like_torch():
+    lstm = LSTM(3, 4)
+    missing, unexpected = lstm.load_state_dict({"bias_ih_l0": np.ones(16), "extra": np.zeros(2)}, strict=False)
+    assert missing == ["weight_ih_l0", "weight_hh_l0", "bias_hh_l0"] and unexpected == ["extra"]
+    assert lstm.load_state_dict(lstm.state_dict()) == ([], [])
+
+
+def test_a_shared_parameter_is_listed_once():
+    shared = Linear(3, 3, seed=0)
+    model = Sequential(shared, Tanh(), shared)
+    assert len(model.parameters()) == 2
+    assert [name for name, _ in model.named_parameters()] == ["0.weight", "0.bias"]

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from numpylstm import LSTM, LSTMCell, plot
-from numpylstm.functional import lstm_sequence_forward
+from numpylstm import LSTM, plot
+from numpylstm.analysis import lstm_trace
 from numpylstm.train import History
 from assertions import raises_naming
 
@@ -78,31 +78,8 @@ def test_plot_gradient_norms_one_line_per_model(tmp_path):
     assert_writes_png(fig, tmp_path)
 
 
-# ------------------------------------------------------------------- the trace
-def test_lstm_trace_matches_the_kernel_and_the_output(x):
-    lstm = LSTM(2, 4, seed=0)
-    trace = plot.lstm_trace(lstm, x)
-    assert {k: v.shape for k, v in trace.items()} == {g: (7, 3, 4) for g in "ifgoch"}
-    weights = [p.data for _, p in lstm.named_parameters()]
-    out, _, _, cache = lstm_sequence_forward(x, np.zeros((3, 4)), np.zeros((3, 4)), *weights)
-    np.testing.assert_array_equal(trace["h"], out)
-    np.testing.assert_array_equal(trace["c"], cache.cells)
-    np.testing.assert_array_equal(trace["f"], cache.gates[..., 4:8])
-    assert not lstm._caches and lstm.training
-
-
-def test_lstm_trace_reverse_direction_in_input_time_order_and_without_dropout(x):
-    lstm = LSTM(2, 3, num_layers=2, bidirectional=True, dropout=0.5, seed=0)
-    trace = plot.lstm_trace(lstm, x, layer=1, direction=1)
-    lstm.eval()
-    out, (h_n, c_n) = lstm(x)
-    np.testing.assert_array_equal(trace["h"], out[..., 3:])     # the reverse half of the output
-    np.testing.assert_array_equal(trace["c"][0], c_n[3])        # reverse direction ends at t = 0
-    assert lstm.dropout == 0.5 and not lstm._caches
-
-
 def test_plot_gates_from_a_trace_draws_each_gate_transposed(tmp_path, x):
-    trace = plot.lstm_trace(LSTM(2, 5, seed=1), x)
+    trace = lstm_trace(LSTM(2, 5, seed=1), x)
     fig = plot.plot_gates(trace, batch_index=2)
     axes = image_axes(fig)
     assert len(axes) == 4 and [ax.get_title() for ax in axes] == [plot.GATE_TITLES[g] for g in "ifgo"]
@@ -111,28 +88,8 @@ def test_plot_gates_from_a_trace_draws_each_gate_transposed(tmp_path, x):
     assert_writes_png(fig, tmp_path)
 
 
-def test_gates_from_every_kind_of_cache_agree(x):
-    lstm = LSTM(2, 3, num_layers=2, seed=2)
-    lstm(x)
-    module_cache = lstm._caches[-1]
-    layer0 = plot.gates_from(module_cache, batch_index=1, layer=0)
-    from_sequence_cache = plot.gates_from(module_cache.layers[0], batch_index=1)
-    cell = LSTMCell(2, 3)
-    cell.load_state_dict({k.replace("_l0", ""): v for k, v in lstm.state_dict().items() if k.endswith("_l0")})
-    state = None
-    for t in range(len(x)):
-        state = cell(x[t], state)
-    from_steps = plot.gates_from([c for c, _ in cell._caches], batch_index=1)
-    for g in "ifgo":
-        np.testing.assert_array_equal(layer0[g], from_sequence_cache[g])
-        np.testing.assert_allclose(from_steps[g], layer0[g], rtol=1e-13, atol=1e-15)
-    layer1 = plot.gates_from(module_cache, batch_index=1, layer=1)
-    assert not np.allclose(layer1["i"], layer0["i"])
-    assert len(image_axes(plot.plot_gates(module_cache, layer=1))) == 4
-
-
 def test_plot_states_lines_per_unit(tmp_path, x):
-    trace = plot.lstm_trace(LSTM(2, 3, seed=0), x)
+    trace = lstm_trace(LSTM(2, 3, seed=0), x)
     fig = plot.plot_states(trace["h"], trace["c"], batch_index=1)
     assert len(fig.axes) == 2 and [len(ax.lines) for ax in fig.axes] == [3, 3]
     np.testing.assert_array_equal(fig.axes[1].lines[2].get_ydata(), trace["c"][:, 1, 2])
@@ -167,9 +124,6 @@ def test_headless_detection(monkeypatch):
     (lambda: plot.plot_gates({g: np.zeros((3, 2, 4)) for g in "ifgo"}, batch_index=2), ValueError,
      ["batch_index", "0..1", "2"]),
     (lambda: plot.plot_states(np.zeros((3, 2)), np.zeros((4, 2))), ValueError, ["time steps", "3", "4"]),
-    (lambda: plot.lstm_trace(LSTM(2, 3), np.zeros((4, 1, 2)), layer=1), ValueError, ["layer", "0..0", "1"]),
-    (lambda: plot.lstm_trace(LSTM(2, 3), np.zeros((4, 1, 2)), direction=1), ValueError, ["direction", "1"]),
-    (lambda: plot.lstm_trace(LSTMCell(2, 3), np.zeros((4, 1, 2))), TypeError, ["lstm", "LSTMCell"]),
 ])
 def test_bad_arguments(call, error, words):
     raises_naming(error, call, *words)

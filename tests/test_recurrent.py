@@ -7,6 +7,7 @@ from numpylstm import LSTM, LSTMCell
 from numpylstm.gradcheck import rel_error
 from assertions import raises_naming
 from strategies import lstm_configs, seeds, sequence_shapes
+from torch_reference import torch_twin
 
 
 def copy_cell_weights_into_lstm(cell, lstm):
@@ -125,7 +126,7 @@ def test_eval_mode_records_no_cache(rng):
 @pytest.mark.parametrize("call, error, words", [
     (lambda m: m(np.zeros((2, 3, 5))), ValueError, ["input_size=3", "(2, 3, 5)"]),
     (lambda m: m(np.zeros((2, 3, 3, 1))), ValueError, ["input", "(2, 3, 3, 1)"]),
-    (lambda m: m(np.zeros((0, 3, 3))), ValueError, ["empty", "(0, 3, 3)"]),
+    (lambda m: m(np.zeros((0, 3, 3))), ValueError, ["at least one time step", "(0, 3, 3)"]),
     (lambda m: m(np.zeros((2, 3, 3), dtype=int)), TypeError, ["input", "int64"]),
     (lambda m: m(np.zeros((2, 3, 3)), (np.zeros((1, 3, 4)), np.zeros((1, 2, 4)))), ValueError,
      ["c0", "(1, 3, 4)", "(1, 2, 4)"]),
@@ -141,7 +142,7 @@ def test_bad_input_names_the_argument_and_the_shapes(call, error, words):
     (dict(input_size=0, hidden_size=4), ValueError, "input_size"),
     (dict(input_size=3, hidden_size=2.5), TypeError, "hidden_size"),
     (dict(input_size=3, hidden_size=4, num_layers=0), ValueError, "num_layers"),
-    (dict(input_size=3, hidden_size=4, dropout=1.0), ValueError, "dropout"),
+    (dict(input_size=3, hidden_size=4, num_layers=2, dropout=1.5), ValueError, "dropout"),
     (dict(input_size=3, hidden_size=4, proj_size=4), ValueError, "proj_size"),
     (dict(input_size=3, hidden_size=4, dtype=np.int32), TypeError, "dtype"),
 ])
@@ -165,8 +166,8 @@ def test_float32_module_runs_in_float32_and_agrees_with_float64(rng):
 
 def test_eval_forward_keeps_no_cache_and_gives_the_training_numbers(rng, monkeypatch):
     """Eval mode runs the kernel without a cache (less memory); the numbers must not change."""
-    import numpylstm.functional as F
-    monkeypatch.setattr(F, "BLOCK_VALUES", 5 * 3 * 16)   # blocks of 5 steps: eval reuses one block's buffer
+    import numpylstm.fast as fast
+    monkeypatch.setattr(fast, "BLOCK_VALUES", 5 * 3 * 16)   # blocks of 5 steps: eval reuses one block's buffer
     lstm = LSTM(3, 4, num_layers=2, bidirectional=True, proj_size=2, seed=0)
     x, lengths = rng.standard_normal((13, 3, 3)), np.array([13, 7, 4])
     out_train, (h_train, c_train) = lstm(x, lengths=lengths)
@@ -181,3 +182,21 @@ def test_unbatched_state_errors_describe_the_unbatched_layout():
         LSTM(3, 4)(np.zeros((5, 3)), (np.zeros((1, 4)), np.zeros((1, 2, 4))))
     with pytest.raises(ValueError, match=r"\(hidden_size,\) for unbatched input"):
         LSTMCell(3, 4)(np.zeros(3), (np.zeros(5), np.zeros(4)))
+
+
+@pytest.mark.parametrize("engine", ["fast", "reference"])
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_an_empty_batch_gives_empty_outputs_as_torch_does(torch, engine, batch_first):
+    lstm = LSTM(3, 4, num_layers=2, bidirectional=True, proj_size=2, batch_first=batch_first, seed=0, engine=engine)
+    x = np.zeros((0, 5, 3) if batch_first else (5, 0, 3))
+    out, (h_n, c_n) = lstm(x)
+    twin_out, (twin_h, twin_c) = torch_twin(lstm, torch)(torch.tensor(x))
+    assert (out.shape, h_n.shape, c_n.shape) == (tuple(twin_out.shape), tuple(twin_h.shape), tuple(twin_c.shape))
+    dx, (dh0, dc0) = lstm.backward(np.zeros_like(out))
+    assert dx.shape == x.shape and dh0.shape == h_n.shape and dc0.shape == c_n.shape
+    assert not any(p.grad.any() for p in lstm.parameters())
+
+
+def test_a_cell_takes_an_empty_batch():
+    h1, c1 = LSTMCell(3, 4)(np.zeros((0, 3)))
+    assert h1.shape == c1.shape == (0, 4)

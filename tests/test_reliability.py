@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from numpylstm import (LSTM, RNN, Embedding, Linear, LSTMCell, ReLU, RNNCell, Seq2Seq, Sequential, Sigmoid,
                        Tanh, check_gradients, detach_state, functional, init, numerical_gradient)
 from numpylstm import _validate as check
-from numpylstm import data, io, rnn, train
+from numpylstm import data, fast, functional, functional_rnn, io, rnn, train
 from numpylstm.layers import Dropout, mlp
 from numpylstm.losses import cross_entropy, mse_loss
 from numpylstm.module import MissingForwardError
@@ -203,23 +203,23 @@ def rnn_kernel_arrays(rng, N=3, I=2, H=4, T=5):
 
 
 @pytest.mark.parametrize("call, fragments", [
-    (lambda a: rnn.rnn_step_forward(a["x"], a["h"][:1], a["W_ih"], a["W_hh"]), ["rnn_step_forward: h", "(3, 4)",
+    (lambda a: functional_rnn.rnn_step_forward(a["x"], a["h"][:1], a["W_ih"], a["W_hh"]), ["rnn_step_forward: h", "(3, 4)",
                                                                                "(1, 4)"]),
-    (lambda a: rnn.rnn_step_forward(a["x"][0], a["h"], a["W_ih"], a["W_hh"]), ["x", "(N, I)", "(2,)"]),
-    (lambda a: rnn.rnn_step_forward(a["x"], a["h"], a["W_ih"], a["W_hh"][:, :3]), ["W_hh", "(4, 4)", "(4, 3)"]),
-    (lambda a: rnn.rnn_step_forward(a["x"], a["h"], a["W_ih"], a["W_hh"], a["b"][:1], a["b"][:1]),
+    (lambda a: functional_rnn.rnn_step_forward(a["x"][0], a["h"], a["W_ih"], a["W_hh"]), ["x", "(N, I)", "(2,)"]),
+    (lambda a: functional_rnn.rnn_step_forward(a["x"], a["h"], a["W_ih"], a["W_hh"][:, :3]), ["W_hh", "(4, 4)", "(4, 3)"]),
+    (lambda a: functional_rnn.rnn_step_forward(a["x"], a["h"], a["W_ih"], a["W_hh"], a["b"][:1], a["b"][:1]),
      ["b_ih", "(4,)", "(1,)"]),
-    (lambda a: rnn.rnn_step_forward(a["x"], a["h"], a["W_ih"], a["W_hh"], a["b"], None), ["b_ih without b_hh"]),
-    (lambda a: rnn.rnn_sequence_forward(a["X"], a["h"][0], a["W_ih"], a["W_hh"]), ["rnn_sequence_forward: h0",
+    (lambda a: functional_rnn.rnn_step_forward(a["x"], a["h"], a["W_ih"], a["W_hh"], a["b"], None), ["b_ih without b_hh"]),
+    (lambda a: functional_rnn.rnn_forward(a["X"], a["h"][0], a["W_ih"], a["W_hh"]), ["rnn_forward: h0",
                                                                                   "(3, 4)", "(4,)"]),
-    (lambda a: rnn.rnn_sequence_forward(a["X"][0], a["h"], a["W_ih"], a["W_hh"]), ["x", "(T, N, I)", "(3, 2)"]),
-    (lambda a: rnn.rnn_step_backward(a["h"][:1], rnn.rnn_step_forward(a["x"], a["h"], a["W_ih"], a["W_hh"])[1]),
+    (lambda a: functional_rnn.rnn_forward(a["X"][0], a["h"], a["W_ih"], a["W_hh"]), ["x", "(T, N, I)", "(3, 2)"]),
+    (lambda a: functional_rnn.rnn_step_backward(a["h"][:1], functional_rnn.rnn_step_forward(a["x"], a["h"], a["W_ih"], a["W_hh"])[1]),
      ["rnn_step_backward: dh_next", "(3, 4)", "(1, 4)"]),
-    (lambda a: rnn.rnn_sequence_backward(np.zeros((5, 1, 4)), None,
-                                         rnn.rnn_sequence_forward(a["X"], a["h"], a["W_ih"], a["W_hh"])[2]),
-     ["rnn_sequence_backward: d_out", "(5, 3, 4)", "(5, 1, 4)"]),
-    (lambda a: rnn.rnn_sequence_backward(np.zeros((5, 3, 4)), np.zeros((1, 4)),
-                                         rnn.rnn_sequence_forward(a["X"], a["h"], a["W_ih"], a["W_hh"])[2]),
+    (lambda a: functional_rnn.rnn_backward(np.zeros((5, 1, 4)), None,
+                                         functional_rnn.rnn_forward(a["X"], a["h"], a["W_ih"], a["W_hh"])[2]),
+     ["rnn_backward: d_out", "(5, 3, 4)", "(5, 1, 4)"]),
+    (lambda a: functional_rnn.rnn_backward(np.zeros((5, 3, 4)), np.zeros((1, 4)),
+                                         functional_rnn.rnn_forward(a["X"], a["h"], a["W_ih"], a["W_hh"])[2]),
      ["dh_n", "(3, 4)", "(1, 4)"]),
 ], ids=["h of one row", "x rank", "W_hh", "bias size", "one bias", "h0 without batch", "X rank",
         "step dh_next", "sequence d_out", "sequence dh_n"])
@@ -246,7 +246,7 @@ def test_seq2seq_names_src_and_tgt_in():
     raises_naming(ValueError, lambda: model(src[:0], tgt_in), "src", "empty", "(0, 2)")
     raises_naming(TypeError, lambda: model(src, tgt_in.astype(float)), "tgt_in", "float64")
     model(src, tgt_in)
-    raises_naming(ValueError, lambda: model.backward(np.zeros((1, 2, 5))), "dlogits", "(1, 2, 4)", "(1, 2, 5)")
+    raises_naming(ValueError, lambda: model.backward(np.zeros((1, 2, 5))), "d_logits", "(1, 2, 4)", "(1, 2, 5)")
 
 
 def test_encoder_and_decoder_name_their_gradients():
@@ -255,7 +255,7 @@ def test_encoder_and_decoder_name_their_gradients():
     encoder(ids)
     raises_naming(ValueError, lambda: encoder.backward(np.zeros((1, 3, 2))), "d_out", "(1, 3, 3)", "(1, 3, 2)")
     decoder(ids)
-    raises_naming(ValueError, lambda: decoder.backward(np.zeros((1, 3, 4))), "dlogits", "(1, 3, 5)", "(1, 3, 4)")
+    raises_naming(ValueError, lambda: decoder.backward(np.zeros((1, 3, 4))), "d_logits", "(1, 3, 5)", "(1, 3, 4)")
 
 
 # --------------------------------------------------------------------- data.py
@@ -415,10 +415,10 @@ def test_malformed_lstm_calls_raise_naming_the_argument(config, sizes, mistake, 
     elif mistake == "input dtype":
         bad = array_of_dtype(x_shape, data.draw(refused_dtypes))
         call, error, words = lambda: lstm(bad), TypeError, ["input", str(bad.dtype)]
-    elif mistake == "empty input":
-        emptied = data.draw(st.sampled_from([0, 1]))      # the time or the batch axis
+    elif mistake == "empty input":   # no time step (an empty batch is allowed, as in PyTorch)
+        emptied = 1 if config["batch_first"] else 0
         bad = np.ones(tuple(0 if k == emptied else size for k, size in enumerate(x_shape)))
-        call, error, words = lambda: lstm(bad), ValueError, ["input", "empty", str(bad.shape)]
+        call, error, words = lambda: lstm(bad), ValueError, ["input", "at least one time step", str(bad.shape)]
     elif mistake in ("h0 shape", "c0 shape"):
         good, name = (h_shape, "h0 (state[0])") if mistake == "h0 shape" else (c_shape, "c0 (state[1])")
         bad = np.zeros(data.draw(wrong_shapes(good)))
@@ -798,9 +798,9 @@ def step_forward(a, **changes):
     return functional.lstm_step_forward(**{**args, **changes})
 
 
-def sequence_forward(a, **changes):
+def sequence_forward(a, kernels=functional, **changes):
     args = dict(x=a["X"], h0=a["h"], c0=a["c"], W_ih=a["W_ih"], W_hh=a["W_hh"], b_ih=a["b"], b_hh=a["b"])
-    return functional.lstm_sequence_forward(**{**args, **changes})
+    return kernels.lstm_forward(**{**args, **changes})
 
 
 @pytest.mark.parametrize("call, fragments", [
@@ -816,14 +816,15 @@ def test_lstm_step_kernels_refuse_shapes_they_would_broadcast(call, fragments, r
     raises_naming(ValueError, lambda: call(lstm_kernel_arrays(rng)), *fragments)
 
 
-# test_fastpath covers the other arguments of the sequence kernels (x, h0, c0, weights, biases, d_out).
+# test_fast covers the other arguments of the sequence kernels (x, h0, c0, weights, biases, d_out).
+@pytest.mark.parametrize("kernels", [functional, fast], ids=["definition", "fast"])
 @pytest.mark.parametrize("call, fragments", [
-    (lambda a: sequence_forward(a, lengths=np.array([2, 3])), ["lstm_sequence_forward: lengths", "(3,)", "(2,)"]),
-    (lambda a: functional.lstm_sequence_backward(np.zeros((5, 3, 4)), np.zeros((1, 4)), None,
-                                                 sequence_forward(a)[3]),
-     ["lstm_sequence_backward: dh_n", "(3, 4)", "(1, 4)"]),
-    (lambda a: functional.lstm_sequence_backward(np.zeros((5, 3, 4)), None, np.zeros(4), sequence_forward(a)[3]),
-     ["lstm_sequence_backward: dc_n", "(3, 4)", "(4,)"]),
+    (lambda k, a: sequence_forward(a, k, lengths=np.array([2, 3])), ["lstm_forward: lengths", "(3,)", "(2,)"]),
+    (lambda k, a: k.lstm_backward(np.zeros((5, 3, 4)), np.zeros((1, 4)), None, sequence_forward(a, k)[3]),
+     ["lstm_backward: dh_n", "(3, 4)", "(1, 4)"]),
+    (lambda k, a: k.lstm_backward(np.zeros((5, 3, 4)), None, np.zeros(4), sequence_forward(a, k)[3]),
+     ["lstm_backward: dc_n", "(3, 4)", "(4,)"]),
 ], ids=["lengths", "dh_n", "dc_n"])
-def test_lstm_sequence_kernels_refuse_lengths_and_state_gradients_they_would_broadcast(call, fragments, rng):
-    raises_naming(ValueError, lambda: call(lstm_kernel_arrays(rng)), *fragments)
+def test_lstm_sequence_kernels_refuse_lengths_and_state_gradients_they_would_broadcast(kernels, call, fragments,
+                                                                                       rng):
+    raises_naming(ValueError, lambda: call(kernels, lstm_kernel_arrays(rng)), *fragments)

@@ -1,27 +1,18 @@
-"""The vanilla RNN: kernels against finite differences, modules against PyTorch, gradient norms in time."""
+"""The vanilla RNN modules (``RNNCell``, ``RNN``): gradient checks, PyTorch parity, behaviour and errors."""
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
+import numpylstm.functional_rnn as functional_rnn
 import numpylstm.rnn as rnn
-from numpylstm import LSTM, LSTMCell, check_gradients, numerical_gradient, rel_error
-from numpylstm.rnn import RNN, RNNCell, hidden_gradient_norms
+from numpylstm import check_gradients, rel_error
+from numpylstm.rnn import RNN, RNNCell
 from assertions import raises_naming
-from strategies import seeds, small_sizes
 from torch_reference import PARITY_TOLERANCE, assert_distinct_biases, run_torch
 
 NONLINEARITIES = ["tanh", "relu"]
 # check_gradients names a pair (h0, c0) given as second input "h0"/"c0"; a single array there is
 # named "inputs[1]". Both names are accepted so the test keeps working if gradcheck learns "h0".
 H0_NAMES = ("h0", "inputs[1]")
-
-
-def random_step_inputs(rng, N, I, H):
-    """x, h, W_ih, W_hh, b_ih, b_hh for one step, with distinct non-zero biases."""
-    return (rng.standard_normal((N, I)), rng.standard_normal((N, H)),
-            rng.standard_normal((H, I)) * 0.6, rng.standard_normal((H, H)) * 0.6,
-            rng.uniform(0.1, 1.0, H), rng.uniform(-1.0, -0.1, H))
 
 
 def make_biases_distinct(module, rng):
@@ -33,95 +24,6 @@ def make_biases_distinct(module, rng):
             param.data[...] = rng.uniform(-1.0, -0.1, param.shape)
     assert_distinct_biases(module)
     return module
-
-
-# ------------------------------------------------------------------------- kernels
-def test_step_shapes_match_the_docstring(rng):
-    N, I, H = 3, 4, 5
-    h1, cache = rnn.rnn_step_forward(*random_step_inputs(rng, N, I, H))
-    assert h1.shape == (N, H) and cache.x.shape == (N, I) and cache.h_prev.shape == (N, H)
-    grads = rnn.rnn_step_backward(np.ones((N, H)), cache)
-    assert [g.shape for g in grads] == [(N, I), (N, H), (H, I), (H, H), (H,), (H,)]
-
-
-@pytest.mark.parametrize("nonlinearity", NONLINEARITIES)
-def test_step_forward_follows_the_equation(rng, nonlinearity):
-    x, h, W_ih, W_hh, b_ih, b_hh = random_step_inputs(rng, 2, 3, 4)
-    a = x @ W_ih.T + b_ih + h @ W_hh.T + b_hh
-    expected = np.tanh(a) if nonlinearity == "tanh" else np.where(a > 0, a, 0.0)
-    h1, _ = rnn.rnn_step_forward(x, h, W_ih, W_hh, b_ih, b_hh, nonlinearity=nonlinearity)
-    np.testing.assert_allclose(h1, expected, rtol=1e-14, atol=1e-15)
-    assert nonlinearity == "tanh" or np.any(expected == 0)   # relu really clipped something
-
-
-def step_gradient_errors(rng, N, I, H, nonlinearity, backward=rnn.rnn_step_backward):
-    """Relative error of every step gradient against central finite differences."""
-    args = list(random_step_inputs(rng, N, I, H))
-    dh_next = rng.standard_normal((N, H))
-
-    def loss():
-        return np.sum(rnn.rnn_step_forward(*args, nonlinearity=nonlinearity)[0] * dh_next)
-
-    _, cache = rnn.rnn_step_forward(*args, nonlinearity=nonlinearity)
-    analytic = backward(dh_next, cache)   # (dx, dh, dW_ih, dW_hh, db_ih, db_hh): the order of args
-    names = ["x", "h", "W_ih", "W_hh", "b_ih", "b_hh"]
-    return {name: rel_error(grad, numerical_gradient(loss, arg)) for name, arg, grad in zip(names, args, analytic)}
-
-
-@settings(max_examples=15)
-@given(N=small_sizes, I=small_sizes, H=small_sizes, seed=seeds, nonlinearity=st.sampled_from(NONLINEARITIES))
-def test_step_backward_matches_finite_differences(N, I, H, seed, nonlinearity):
-    errors = step_gradient_errors(np.random.default_rng(seed), N, I, H, nonlinearity)
-    assert max(errors.values()) < 1e-6, errors
-
-
-def test_a_wrong_slope_in_the_step_backward_is_caught(rng):
-    """Plant a classic bug: the sigmoid's slope h(1-h) instead of tanh's 1-h^2."""
-    def buggy_backward(dh_next, cache):
-        da = dh_next * cache.h_next * (1 - cache.h_next)
-        db = da.sum(axis=0)
-        return da @ cache.W_ih, da @ cache.W_hh, da.T @ cache.x, da.T @ cache.h_prev, db, db
-
-    errors = step_gradient_errors(rng, 3, 2, 4, "tanh", backward=buggy_backward)
-    assert min(errors.values()) > 1e-2, errors
-
-
-@pytest.mark.parametrize("nonlinearity", NONLINEARITIES)
-def test_sequence_kernels_equal_the_step_kernels_chained(rng, nonlinearity):
-    T, N, I, H = 5, 3, 2, 4
-    _, h0, W_ih, W_hh, b_ih, b_hh = random_step_inputs(rng, N, I, H)
-    x = rng.standard_normal((T, N, I))
-    out, h_n, cache = rnn.rnn_sequence_forward(x, h0, W_ih, W_hh, b_ih, b_hh, nonlinearity)
-    assert out.shape == (T, N, H) and h_n.shape == (N, H)
-    h, caches = h0, []
-    for t in range(T):
-        h, step_cache = rnn.rnn_step_forward(x[t], h, W_ih, W_hh, b_ih, b_hh, nonlinearity)
-        np.testing.assert_allclose(out[t], h, rtol=1e-13, atol=1e-15)
-        caches.append(step_cache)
-    np.testing.assert_allclose(h_n, h, rtol=1e-13, atol=1e-15)
-
-    d_out, dh_n = rng.standard_normal((T, N, H)), rng.standard_normal((N, H))
-    dx, dh0, grads = rnn.rnn_sequence_backward(d_out, dh_n, cache)
-    assert dx.shape == (T, N, I) and dh0.shape == (N, H)
-    dh, totals, dxs = dh_n, [0, 0, 0, 0], []
-    for t in reversed(range(T)):
-        dx_t, dh, *step_grads = rnn.rnn_step_backward(dh + d_out[t], caches[t])
-        dxs.append(dx_t)
-        totals = [total + g for total, g in zip(totals, step_grads)]
-    assert rel_error(dx, np.stack(dxs[::-1])) < 1e-12
-    assert rel_error(dh0, dh) < 1e-12
-    for name, ours, chained in zip(grads._fields, grads, totals):
-        assert rel_error(ours, chained) < 1e-12, name
-
-
-def test_sequence_forward_leaves_its_inputs_alone(rng):
-    _, h0, W_ih, W_hh, b_ih, b_hh = random_step_inputs(rng, 2, 3, 4)
-    x = rng.standard_normal((3, 2, 3))
-    before = [a.copy() for a in (x, h0, W_ih, W_hh)]
-    out, h_n, cache = rnn.rnn_sequence_forward(x, h0, W_ih, W_hh, b_ih, b_hh)
-    rnn.rnn_sequence_backward(np.ones_like(out), np.ones_like(h_n), cache)
-    for a, b in zip((x, h0, W_ih, W_hh), before):
-        np.testing.assert_array_equal(a, b)
 
 
 # ----------------------------------------------------------- gradient checks of modules
@@ -164,15 +66,16 @@ def test_rnn_cell_gradients_pass(rng, nonlinearity, batched):
 
 def test_a_wrong_recurrent_weight_gradient_is_caught_and_named(rng, monkeypatch):
     """Plant a bug in the sequence backward: dW_hh forgets step 0's term da_0.T @ h0."""
-    real_backward = rnn.rnn_sequence_backward
+    real_backward = rnn.rnn_backward
 
     def buggy_backward(d_out, dh_n, cache):
         dx, dh0, grads = real_backward(d_out, dh_n, cache)
-        # h0 enters the backward pass only through that term, so zeroing it drops exactly the term
-        _, _, without_h0 = real_backward(d_out, dh_n, cache._replace(h0=np.zeros_like(cache.h0)))
+        # h0 enters the weight gradients only as step 0's h_prev, so zeroing it drops exactly the term
+        first = cache.steps[0]._replace(h_prev=np.zeros_like(cache.steps[0].h_prev))
+        _, _, without_h0 = real_backward(d_out, dh_n, cache._replace(steps=[first] + cache.steps[1:]))
         return dx, dh0, grads._replace(W_hh=without_h0.W_hh)
 
-    monkeypatch.setattr(rnn, "rnn_sequence_backward", buggy_backward)
+    monkeypatch.setattr(rnn, "rnn_backward", buggy_backward)
     net = RNN(3, 4, seed=1)
     report = check_gradients(net, (rng.standard_normal((4, 2, 3)), rng.standard_normal((1, 2, 4))))
     assert not report.passed
@@ -246,8 +149,8 @@ def test_rnn_cell_matches_torch(torch, rng, nonlinearity, batch):
 
 def test_parity_check_catches_a_wrong_relu_slope(torch, rng, monkeypatch):
     """The cross-check itself can fail: relu given tanh's slope must be caught."""
-    real_slope = rnn.activation_slope
-    monkeypatch.setattr(rnn, "activation_slope", lambda h, nonlinearity: real_slope(h, "tanh"))
+    real_slope = functional_rnn.activation_slope
+    monkeypatch.setattr(functional_rnn, "activation_slope", lambda h, nonlinearity: real_slope(h, "tanh"))
     net = make_biases_distinct(RNN(3, 4, nonlinearity="relu", seed=5), rng)
     error, where = worst_rnn_parity_error(net, (rng.standard_normal((4, 2, 3)),), torch, rng)
     assert error > 1e-3, f"a wrong relu slope went unnoticed (worst: {where}, {error:.1e})"
@@ -430,107 +333,3 @@ def test_bad_or_unsupported_constructor_arguments_are_named(kwargs, error, words
 def test_rnn_cell_refuses_an_unknown_nonlinearity():
     with pytest.raises(ValueError, match=r"nonlinearity must be 'tanh' or 'relu', got 'gelu'"):
         RNNCell(2, 3, nonlinearity="gelu")
-
-
-# ---------------------------------------------------------- gradient norms through time
-def chained_rnn_norms(net, x, d_last):
-    """||dL/dh_t|| by chaining the step kernel backward through the steps (single layer, time first)."""
-    args = [p.data for p in net._layer_parameters(0)]
-    h, caches = np.zeros((x.shape[1], net.hidden_size)), []
-    for t in range(len(x)):
-        h, cache = rnn.rnn_step_forward(x[t], h, *args, nonlinearity=net.nonlinearity)
-        caches.append(cache)
-    dh, norms = d_last, [np.linalg.norm(d_last)]
-    for t in range(len(x) - 1, 0, -1):
-        _, dh, *_ = rnn.rnn_step_backward(dh, caches[t])
-        norms.append(np.linalg.norm(dh))
-    return np.array(norms[::-1])
-
-
-def chained_lstm_norms(lstm, x, d_last):
-    """||dL/dh_t|| by running an LSTMCell with the LSTM's weights step by step, then backward step by step."""
-    cell = LSTMCell(lstm.input_size, lstm.hidden_size, seed=0)
-    for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-        getattr(cell, name).data[...] = getattr(lstm, f"{name}_l0").data
-    state = None
-    for t in range(len(x)):
-        state = cell(x[t], state)
-    dh, dc, norms = d_last, None, [np.linalg.norm(d_last)]
-    for t in range(len(x) - 1, 0, -1):
-        _, (dh, dc) = cell.backward(dh, dc)
-        norms.append(np.linalg.norm(dh))
-    return np.array(norms[::-1])
-
-
-@pytest.mark.parametrize("nonlinearity", NONLINEARITIES)
-def test_rnn_gradient_norms_equal_the_chained_step_kernels(rng, nonlinearity):
-    net = RNN(2, 5, nonlinearity=nonlinearity, seed=3)
-    x, d_last = rng.standard_normal((8, 3, 2)), rng.standard_normal((3, 5))
-    norms = hidden_gradient_norms(net, x, d_last=d_last)
-    assert norms.shape == (8,)
-    np.testing.assert_allclose(norms, chained_rnn_norms(net, x, d_last), rtol=1e-10, atol=1e-300)
-
-
-def test_lstm_gradient_norms_equal_the_stepped_cell(rng):
-    lstm = LSTM(2, 5, seed=4)
-    x, d_last = rng.standard_normal((8, 3, 2)), rng.standard_normal((3, 5))
-    norms = hidden_gradient_norms(lstm, x, d_last=d_last)
-    np.testing.assert_allclose(norms, chained_lstm_norms(lstm, x, d_last), rtol=1e-10, atol=1e-300)
-
-
-@pytest.mark.parametrize("kind", ["rnn", "lstm"])
-def test_gradient_norms_of_a_stack_match_finite_differences(rng, kind):
-    """For 2 layers: perturb the top layer's h_t and rerun the rest of the sequence, forward only."""
-    module = RNN(2, 3, num_layers=2, seed=5) if kind == "rnn" else LSTM(2, 3, num_layers=2, seed=5)
-    T, N = 5, 2
-    x, d_last = rng.standard_normal((T, N, 2)), rng.standard_normal((N, 3))
-    norms = hidden_gradient_norms(module, x, d_last=d_last)
-    module.eval()
-    for t in (0, 2):
-        state = None
-        for s in range(t + 1):
-            _, state = module(x[s:s + 1], state)
-        h = (state[0] if kind == "lstm" else state).copy()
-
-        def loss():
-            rest = (h, state[1]) if kind == "lstm" else h
-            out, _ = module(x[t + 1:], rest)
-            return np.sum(out[-1] * d_last)
-
-        numeric = numerical_gradient(loss, h)[-1]     # the top layer's h_t
-        assert abs(norms[t] - np.linalg.norm(numeric)) < 1e-7 * max(1.0, norms[t]), (t, norms[t])
-    assert norms[-1] == pytest.approx(np.linalg.norm(d_last), rel=1e-15)
-
-
-def test_gradient_norms_follow_the_layout_and_leave_the_module_as_it_was(rng):
-    net = RNN(2, 4, batch_first=True, seed=6)
-    x = rng.standard_normal((3, 6, 2))
-    net(x)                                   # a pending forward whose cache must survive
-    net.weight_hh_l0.grad[...] = 7.0
-    norms = hidden_gradient_norms(net, x)
-    time_first = RNN(2, 4, seed=6)
-    np.testing.assert_allclose(norms, hidden_gradient_norms(time_first, x.transpose(1, 0, 2)), rtol=1e-13)
-    assert norms[-1] == pytest.approx(np.sqrt(3 * 4))   # default d_last: ones of shape (N, H)
-    assert np.all(net.weight_hh_l0.grad == 7.0) and net.training
-    net.backward(np.zeros((3, 6, 4)))                    # the pending forward's cache is still there
-    unbatched = hidden_gradient_norms(net, x[0])
-    assert unbatched.shape == (6,) and unbatched[-1] == pytest.approx(2.0)
-
-
-def test_rnn_gradient_vanishes_at_the_rate_its_weights_allow(rng):
-    """||W_hh||_2 = 0.5 and |tanh'| <= 1: each step back shrinks the gradient by at least half."""
-    net = RNN(2, 6, seed=7)
-    W = rng.standard_normal((6, 6))
-    net.weight_hh_l0.data[...] = 0.5 * W / np.linalg.norm(W, 2)
-    norms = hidden_gradient_norms(net, rng.standard_normal((10, 2, 2)))
-    assert np.all(norms[:-1] <= 0.5 * norms[1:] * (1 + 1e-12))
-    assert norms[0] < norms[-1] * 0.5 ** 9 * (1 + 1e-12)
-
-
-def test_gradient_norms_refuse_modules_they_cannot_measure():
-    with pytest.raises(TypeError, match="module must be an RNN or an LSTM, got RNNCell"):
-        hidden_gradient_norms(RNNCell(2, 3), np.zeros((3, 1, 2)))
-    with pytest.raises(ValueError, match="bidirectional"):
-        hidden_gradient_norms(LSTM(2, 3, bidirectional=True), np.zeros((3, 1, 2)))
-    with pytest.raises(ValueError, match=r"d_last.*\(1, 3\).*\(3,\)"):
-        hidden_gradient_norms(RNN(2, 3), np.zeros((3, 1, 2)), d_last=np.ones(3))

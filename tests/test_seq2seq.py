@@ -25,7 +25,7 @@ def test_seq2seq_gradients_match_finite_differences_end_to_end(options, rng):
     report = check_gradients(model, (), src=src, tgt_in=tgt_in)   # ids go as keywords: they have no gradient
     assert report.passed, str(report)
     names = {c.name for c in report.checks}
-    assert {"encoder.embedding.weight", "decoder.embedding.weight", "decoder.out.weight",
+    assert {"encoder.embedding.weight", "decoder.embedding.weight", "decoder.head.weight",
             "encoder.lstm.weight_hh_l0"} <= names
     assert len(names) == len(model.parameters())
 
@@ -61,7 +61,7 @@ def torch_twin(model, torch):
     twin = nn.ModuleDict({
         "encoder": nn.ModuleDict({"embedding": nn.Embedding(V_src, E), "lstm": nn.LSTM(E, H, layers)}),
         "decoder": nn.ModuleDict({"embedding": nn.Embedding(V_tgt, E), "lstm": nn.LSTM(E, H, layers),
-                                  "out": nn.Linear(H, V_tgt)}),
+                                  "head": nn.Linear(H, V_tgt)}),
     }).double()
     twin.load_state_dict({name: torch.tensor(value) for name, value in model.state_dict().items()})
     return twin
@@ -73,7 +73,7 @@ def torch_forward(twin, src, tgt_in, src_lengths, torch):
         embedded = torch.nn.utils.rnn.pack_padded_sequence(embedded, torch.tensor(src_lengths), enforce_sorted=False)
     _, state = twin["encoder"]["lstm"](embedded)
     hidden, _ = twin["decoder"]["lstm"](twin["decoder"]["embedding"](torch.tensor(tgt_in)), state)
-    return twin["decoder"]["out"](hidden)
+    return twin["decoder"]["head"](hidden)
 
 
 @pytest.mark.parametrize("num_layers, src_lengths", [(1, None), (2, [5, 2, 3])], ids=["plain", "2-layers-padded"])
@@ -131,13 +131,13 @@ def test_decoder_returns_the_gradient_of_its_initial_state(rng):
 def test_greedy_decode_stops_at_the_end_token_or_max_len(rng):
     model = Seq2Seq(VOCAB, 3, 4, seed=0)
     src = random_ids(rng, (3, 5))
-    model.decoder.out.bias.data[:] = 0
-    model.decoder.out.bias.data[1] = 100.0                # the end token always wins
+    model.decoder.head.bias.data[:] = 0
+    model.decoder.head.bias.data[1] = 100.0                # the end token always wins
     tokens, lengths = model.greedy_decode(src, start_token=0, end_token=1, max_len=7)
     np.testing.assert_array_equal(tokens, np.ones((1, 5)))
     np.testing.assert_array_equal(lengths, 0)
-    model.decoder.out.bias.data[1] = 0
-    model.decoder.out.bias.data[3] = 100.0                # token 3 always wins: never ends
+    model.decoder.head.bias.data[1] = 0
+    model.decoder.head.bias.data[3] = 100.0                # token 3 always wins: never ends
     tokens, lengths = model.greedy_decode(src, start_token=0, end_token=1, max_len=7)
     np.testing.assert_array_equal(tokens, np.full((7, 5), 3))
     np.testing.assert_array_equal(lengths, 7)
@@ -233,9 +233,9 @@ def test_seq2seq_refuses_bad_input(rng):
     with pytest.raises(ValueError, match=r"token ids in \[0, 5\].*from 0 to 6"):
         model(np.array([[0, 6]]), random_ids(rng, (3, 2)))
     src = random_ids(rng, (4, 2))
-    with pytest.raises(ValueError, match=r"end_token must be a token id in \[0, 5\].*got 6"):
+    with pytest.raises(ValueError, match=r"end_token must be an integer in \[0, 5\] \(a token id.*got 6"):
         model.greedy_decode(src, 0, 6, 5)
-    with pytest.raises(TypeError, match="start_token must be a non-negative integer"):
+    with pytest.raises(TypeError, match=r"start_token must be an integer in \[0, 5\]"):
         model.greedy_decode(src, 0.0, 1, 5)
     with pytest.raises(ValueError, match="max_len must be a positive integer, got 0"):
         model.greedy_decode(src, 0, 1, 0)
@@ -265,3 +265,13 @@ def test_seq2seq_on_device_matches_the_cpu(device, xp, rng):
         results[where] = [to_numpy(a) for a in (logits, model.encoder.embedding.weight.grad, tokens, lengths)]
     for cpu, other in zip(results["cpu"], results[device]):
         np.testing.assert_allclose(other, cpu, rtol=1e-12, atol=1e-14)
+
+
+def test_weights_saved_under_the_decoders_old_head_name_still_load():
+    """Before 0.2 the decoder's Linear was named ``out``: such state dicts load into ``head``."""
+    model = Seq2Seq(6, 3, 4, seed=0)
+    old = {name.replace("decoder.head.", "decoder.out."): value for name, value in model.state_dict().items()}
+    assert "decoder.out.weight" in old
+    other = Seq2Seq(6, 3, 4, seed=1)
+    assert other.load_state_dict(old) == ([], [])
+    np.testing.assert_array_equal(other.decoder.head.weight.data, model.decoder.head.weight.data)

@@ -52,13 +52,13 @@ def test_parity_check_catches_a_swapped_gate_block(torch, rng, monkeypatch):
     """The cross-check itself can fail: a kernel that reads the f and g blocks swapped must."""
     import numpylstm.recurrent as recurrent
 
-    real_forward = recurrent.lstm_sequence_forward
+    real_forward, real_backward = recurrent.ENGINES["fast"]
 
     def swapped_forward(x, h0, c0, W_ih, *rest, **kwargs):
         i, f, g, o = np.split(W_ih, 4)
         return real_forward(x, h0, c0, np.concatenate([i, g, f, o]), *rest, **kwargs)
 
-    monkeypatch.setattr(recurrent, "lstm_sequence_forward", swapped_forward)
+    monkeypatch.setitem(recurrent.ENGINES, "fast", (swapped_forward, real_backward))
     lstm = LSTM(3, 4, seed=5)
     error, where = worst_parity_error(lstm, (rng.standard_normal((4, 2, 3)),), torch, rng)
     assert error > 1e-3, f"a swapped gate block went unnoticed (worst: {where}, {error:.1e})"
