@@ -42,12 +42,20 @@ the ways below. Each trick names the lines of the definition it replaces.
    element-wise lines run as one CUDA kernel with the same equations
    (``_CUDA_STEP_KERNELS``), and the blocks are larger (``GPU_BLOCK_VALUES``): there they
    only bound the size of the buffers.
+7. Shards of the batch in threads (replaces nothing: the definition's loops run over all
+   rows at once, and the rows never meet). NumPy runs its element-wise work on one core;
+   a large batch is split into slices, each run by ``_forward`` and ``_backward`` in its
+   own thread with its share of the BLAS threads, and the weight gradients of the slices
+   are summed (``_sharded_forward``, ``_sharded_backward``). When and into how many
+   shards: ``numpylstm.fast_threads``; how many threads: ``numpylstm.threads``.
 """
+import functools
 from typing import NamedTuple, Optional
 
 import numpy as np
 
 from . import _validate as check
+from . import fast_threads
 from .backend import elementwise_kernel, get_array_module
 from .functional import LSTMWeightGrads, check_sequence_arguments, split_gates
 
@@ -74,6 +82,15 @@ class FastLSTMCache(NamedTuple):
     valid: Optional[np.ndarray]    # (T, N, 1) bool, True where t < length; None: all valid
     has_bias: bool
     spent: list                    # [False]; [True] once a backward pass has used (overwritten) it
+
+
+class ShardedLSTMCache(NamedTuple):
+    """What ``lstm_backward`` needs from a ``lstm_forward`` that split the batch into shards.
+
+    The backward runs the same shards, each in its own thread, as the forward did.
+    """
+    rows: tuple                    # the slice of the batch (rows of h0) each shard ran
+    caches: tuple                  # the FastLSTMCache of each shard
 
 
 def lengths_to_valid(lengths, T):
@@ -168,6 +185,16 @@ def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih=None, b_hh=None, W_hr=None, lengths
     cache : FastLSTMCache, or None with ``keep_cache=False``
     """
     check_sequence_arguments("fast.lstm_forward", x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths)
+    weights = (W_ih, W_hh, b_ih, b_hh, W_hr)
+    plan = fast_threads.plan(get_array_module(x), x.shape[1], W_ih.shape[0] // 4)
+    with plan.blas_limit():
+        if plan.shards == 1:
+            return _forward(x, h0, c0, *weights, lengths, keep_cache)
+        return _sharded_forward(plan.shards, x, h0, c0, weights, lengths, keep_cache)
+
+
+def _forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths, keep_cache):
+    """``lstm_forward`` on one shard of the batch (or all of it), arguments already checked."""
     xp = get_array_module(x)
     x = xp.ascontiguousarray(x)  # a reversed or batch-first view: one copy, reused by backward
     T, N, I = x.shape
@@ -214,6 +241,34 @@ def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih=None, b_hh=None, W_hr=None, lengths
         cache = FastLSTMCache(x, h0, c0, gates, cells, out, W_ih, W_hh, W_hr, valid,
                                   b_ih is not None, [False])
     return out, h.copy(), c.copy(), cache
+
+
+def _sharded_forward(shards, x, h0, c0, weights, lengths, keep_cache):
+    """``_forward`` on ``shards`` slices of the batch, each in its own thread; the results joined.
+
+    The rows of a batch never meet in an LSTM, so each shard is the same computation as
+    the whole batch restricted to its rows (trick 7 of the module's docstring).
+    """
+    rows = fast_threads.batch_slices(x.shape[1], shards)
+    results = fast_threads.run_in_threads([
+        functools.partial(_forward, x[:, r], h0[r], c0[r], *weights, None if lengths is None else lengths[r],
+                          keep_cache)
+        for r in rows])
+    out, h_n, c_n, caches = zip(*results)
+    cache = ShardedLSTMCache(rows, caches) if keep_cache else None
+    return np.concatenate(out, axis=1), np.concatenate(h_n), np.concatenate(c_n), cache
+
+
+def _sharded_backward(d_out, dh_n, dc_n, cache):
+    """``_backward`` of every shard of ``cache`` in its own thread; dx and the state gradients joined,
+    the weight gradients summed over the shards (each shard's are sums over its rows)."""
+    results = fast_threads.run_in_threads([
+        functools.partial(_backward, d_out[:, r], None if dh_n is None else dh_n[r],
+                          None if dc_n is None else dc_n[r], shard)
+        for r, shard in zip(cache.rows, cache.caches)])
+    dx, dh0, dc0, grads = zip(*results)
+    summed = LSTMWeightGrads(*(None if parts[0] is None else sum(parts[1:], parts[0]) for parts in zip(*grads)))
+    return np.concatenate(dx, axis=1), np.concatenate(dh0), np.concatenate(dc0), summed
 
 
 def _block_steps(T, N, H4, xp):
@@ -267,14 +322,34 @@ def lstm_backward(d_out, dh_n, dc_n, cache):
     dc0 : (N, H)
     grads : LSTMWeightGrads
     """
-    check.instance_of(cache, FastLSTMCache, "fast.lstm_backward: cache", "the FastLSTMCache of fast.lstm_forward")
-    x, h0, c0, gates, cells, out, W_ih, W_hh, W_hr, valid, has_bias, spent = cache
-    if spent[0]:
+    check.instance_of(cache, (FastLSTMCache, ShardedLSTMCache), "fast.lstm_backward: cache",
+                      "the FastLSTMCache or ShardedLSTMCache of fast.lstm_forward")
+    shards = cache.caches if isinstance(cache, ShardedLSTMCache) else (cache,)
+    if any(shard.spent[0] for shard in shards):
         raise RuntimeError("fast.lstm_backward: this cache was already used by a backward pass "
                            "(its gates were overwritten by their gradients); run the forward pass again")
-    check.kernel_shapes("fast.lstm_backward", ("d_out", d_out, out.shape),
-                        ("dh_n", dh_n, h0.shape), ("dc_n", dc_n, cells.shape[1:]))
-    spent[0] = True
+    out_shape, h_shape, c_shape = _cached_shapes(shards)
+    check.kernel_shapes("fast.lstm_backward", ("d_out", d_out, out_shape), ("dh_n", dh_n, h_shape),
+                        ("dc_n", dc_n, c_shape))
+    for shard in shards:
+        shard.spent[0] = True
+    with fast_threads.plan_for(len(shards)).blas_limit():   # the forward's shards, whatever the budget now
+        if len(shards) == 1:
+            return _backward(d_out, dh_n, dc_n, cache)
+        return _sharded_backward(d_out, dh_n, dc_n, cache)
+
+
+def _cached_shapes(shards):
+    """The shapes of ``out`` (T, N, P), h (N, P) and c (N, H) of the whole batch that ``shards`` cached."""
+    N = sum(shard.c0.shape[0] for shard in shards)
+    T, _, P = shards[0].out.shape
+    H = shards[0].c0.shape[1]
+    return (T, N, P), (N, P), (N, H)
+
+
+def _backward(d_out, dh_n, dc_n, cache):
+    """``lstm_backward`` on one shard's cache, arguments already checked."""
+    x, h0, c0, gates, cells, out, W_ih, W_hh, W_hr, valid, has_bias, _ = cache
     xp = get_array_module(gates)
     T, N, H4 = gates.shape
     H, P = H4 // 4, W_hh.shape[1]
