@@ -62,9 +62,10 @@ def on_device(arrays, device, dtype=np.float64):
 
 @contextlib.contextmanager
 def blocks_of(steps, N, H):
-    """Make the backward pass precompute local derivatives ``steps`` time steps at a time."""
+    """Make both passes go through time ``steps`` steps at a time (None: the default blocks)."""
     saved = fast.BLOCK_VALUES, fast.GPU_BLOCK_VALUES
-    functional.BLOCK_VALUES = functional.GPU_BLOCK_VALUES = steps * N * 4 * H
+    if steps:
+        fast.BLOCK_VALUES = fast.GPU_BLOCK_VALUES = steps * N * 4 * H
     try:
         yield
     finally:
@@ -74,15 +75,15 @@ def blocks_of(steps, N, H):
 def run_fast(problem, grads, device="cpu", dtype=np.float64, lengths=None, block_steps=None):
     """Forward and backward of the sequence path; every result as a NumPy array in a dict.
 
-    ``block_steps``: steps per block of the backward's local derivatives (None: the default).
+    ``block_steps``: steps per block of both passes (None: the default).
     """
     p, g = on_device(problem, device, dtype), on_device(grads, device, dtype)
     if lengths is not None:
         lengths = to_device(lengths, device)
-    out, h_n, c_n, cache = fast.lstm_forward(
-        p["x"], p["h0"], p["c0"], p["W_ih"], p["W_hh"], p["b_ih"], p["b_hh"], p["W_hr"], lengths=lengths)
     N, H = problem["c0"].shape
-    with blocks_of(block_steps, N, H) if block_steps else contextlib.nullcontext():
+    with blocks_of(block_steps, N, H):
+        out, h_n, c_n, cache = fast.lstm_forward(
+            p["x"], p["h0"], p["c0"], p["W_ih"], p["W_hh"], p["b_ih"], p["b_hh"], p["W_hr"], lengths=lengths)
         dx, dh0, dc0, weight_grads = fast.lstm_backward(g["d_out"], g["dh_n"], g["dc_n"], cache)
     result = dict(out=out, h_n=h_n, c_n=c_n, dx=dx, dh0=dh0, dc0=dc0)
     result.update({"d" + name: grad for name, grad in zip(GRAD_NAMES, weight_grads) if grad is not None})
