@@ -267,8 +267,13 @@ def _sharded_backward(d_out, dh_n, dc_n, cache):
                           None if dc_n is None else dc_n[r], shard)
         for r, shard in zip(cache.rows, cache.caches)])
     dx, dh0, dc0, grads = zip(*results)
-    summed = LSTMWeightGrads(*(None if parts[0] is None else sum(parts[1:], parts[0]) for parts in zip(*grads)))
+    summed = LSTMWeightGrads(*(None if parts[0] is None else _sum_over_shards(parts) for parts in zip(*grads)))
     return np.concatenate(dx, axis=1), np.concatenate(dh0), np.concatenate(dc0), summed
+
+
+def _sum_over_shards(parts):
+    """One weight gradient of the whole batch from its ``parts``, one per shard."""
+    return sum(parts[1:], parts[0])
 
 
 def _block_steps(T, N, H4, xp):

@@ -6,7 +6,8 @@ precomputed for blocks of steps, gradients written over the cached gates, in-pla
 buffers). Every test here compares them with ``functional.lstm_forward`` /
 ``functional.lstm_backward``, the plain loops over the step kernels, to 1e-12 in
 float64: outputs, states and every gradient, with projections and lengths, and with
-blocks of 1 and 2 steps as well as the default.
+blocks of 1 and 2 steps as well as the default. A batch split into shards that run in
+threads (``numpylstm.fast_threads``) must give what the whole batch gives in one piece.
 
 Each test takes the ``device`` fixture, so on a machine with CuPy and a GPU
 the same tests run on CuPy arrays; the reference always runs in NumPy float64.
@@ -19,10 +20,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from numpylstm import fast, functional
+from numpylstm import LSTM, fast, fast_threads, functional
 from numpylstm.backend import to_device, to_numpy
 from numpylstm.functional import sigmoid
 from numpylstm.gradcheck import rel_error
+from numpylstm.threads import engine_threads
 
 from strategies import lengths_for, seeds, sequence_shapes, small_sizes
 
@@ -72,18 +74,39 @@ def blocks_of(steps, N, H):
         fast.BLOCK_VALUES, fast.GPU_BLOCK_VALUES = saved
 
 
-def run_fast(problem, grads, device="cpu", dtype=np.float64, lengths=None, block_steps=None):
+@contextlib.contextmanager
+def shards(count):
+    """Run the fast engine on ``count`` threads, splitting every batch of at least ``count`` rows
+    into ``count`` shards however small it is (``count`` = 1: the whole batch in one piece)."""
+    saved = fast_threads.SHARD_MIN_VALUES
+    fast_threads.SHARD_MIN_VALUES = 1
+    try:
+        with engine_threads(count):
+            yield
+    finally:
+        fast_threads.SHARD_MIN_VALUES = saved
+
+
+def shard_count(cache):
+    """How many shards the forward that made ``cache`` ran."""
+    return len(cache.caches) if isinstance(cache, fast.ShardedLSTMCache) else 1
+
+
+def run_fast(problem, grads, device="cpu", dtype=np.float64, lengths=None, block_steps=None, threads=None):
     """Forward and backward of the sequence path; every result as a NumPy array in a dict.
 
-    ``block_steps``: steps per block of both passes (None: the default).
+    ``block_steps``: steps per block of both passes (None: the default). ``threads``: run
+    under ``shards(threads)`` and check that the batch was split as that promises.
     """
     p, g = on_device(problem, device, dtype), on_device(grads, device, dtype)
     if lengths is not None:
         lengths = to_device(lengths, device)
     N, H = problem["c0"].shape
-    with blocks_of(block_steps, N, H):
+    with blocks_of(block_steps, N, H), shards(threads) if threads else contextlib.nullcontext():
         out, h_n, c_n, cache = fast.lstm_forward(
             p["x"], p["h0"], p["c0"], p["W_ih"], p["W_hh"], p["b_ih"], p["b_hh"], p["W_hr"], lengths=lengths)
+        if threads:
+            assert shard_count(cache) == (min(threads, N) if device == "cpu" else 1)
         dx, dh0, dc0, weight_grads = fast.lstm_backward(g["d_out"], g["dh_n"], g["dc_n"], cache)
     result = dict(out=out, h_n=h_n, c_n=c_n, dx=dx, dh0=dh0, dc0=dc0)
     result.update({"d" + name: grad for name, grad in zip(GRAD_NAMES, weight_grads) if grad is not None})
@@ -316,3 +339,130 @@ def test_a_planted_wrong_local_derivative_is_caught(monkeypatch):
     lengths = np.array([4, 2, 1])
     error, name = worst_error(run_fast(problem, grads, lengths=lengths), run_reference(problem, grads, lengths))
     assert error > 1e-4, name
+
+
+# ------------------------------------------------------- shards of the batch, in threads
+# Every batch is split here (fast_threads.SHARD_MIN_VALUES = 1), however small: the same
+# code runs on the large batches that are split by default.
+shard_threads = st.integers(2, 4)
+
+
+def assert_same_results(got, expected, tolerance):
+    error, name = worst_error(got, expected)
+    assert error < tolerance, f"{name}: relative error {error:.2e}"
+
+
+@given(shape=sequence_shapes(max_N=6), I=small_sizes, H=st.integers(2, 5), bias=st.booleans(),
+       use_proj=st.booleans(), use_lengths=st.booleans(), seed=seeds, block=block_steps,
+       threads=shard_threads, data=st.data())
+def test_shards_give_what_one_piece_gives(shape, I, H, bias, use_proj, use_lengths, seed, block, threads, data):
+    T, N = shape
+    lengths = data.draw(lengths_for(T, N), label="lengths") if use_lengths else None
+    problem, grads = make_problem(seed, T, N, I, H, proj=H - 1 if use_proj else 0, bias=bias)
+    split = run_fast(problem, grads, lengths=lengths, block_steps=block, threads=threads)
+    assert_same_results(split, run_fast(problem, grads, lengths=lengths, block_steps=block, threads=1),
+                        TOLERANCE_F64)
+    assert_same_results(split, run_reference(problem, grads, lengths), TOLERANCE_F64)
+
+
+@given(shape=sequence_shapes(max_N=6), I=small_sizes, H=st.integers(2, 5), use_proj=st.booleans(),
+       seed=seeds, threads=shard_threads)
+def test_float32_shards_give_what_one_piece_gives(shape, I, H, use_proj, seed, threads):
+    problem, grads = make_problem(seed, *shape, I, H, proj=H - 1 if use_proj else 0)
+    split = run_fast(problem, grads, dtype=np.float32, threads=threads)
+    assert all(value.dtype == np.float32 for value in split.values())
+    assert_same_results(split, run_fast(problem, grads, dtype=np.float32, threads=1), TOLERANCE_F32)
+    assert_same_results(split, run_reference(problem, grads), TOLERANCE_F32)
+
+
+def test_inference_in_shards_gives_what_one_piece_gives():
+    problem, _ = make_problem(21, 7, 5, 3, 4, proj=3)
+    lengths = np.array([7, 2, 5, 1, 7])
+    results = {}
+    for threads in (1, 3):
+        with shards(threads):
+            results[threads] = fast.lstm_forward(*problem.values(), lengths=lengths, keep_cache=False)
+    assert results[3][3] is None
+    for split, whole in zip(results[3][:3], results[1][:3]):
+        assert rel_error(split, whole) < TOLERANCE_F64
+
+
+def lstm_results(lstm, x, d_out, d_state, lengths):
+    """Output, final state, dx, initial-state gradients and every parameter's .grad of one step."""
+    lstm.zero_grad()
+    out, (h_n, c_n) = lstm(x, lengths=lengths)
+    dx, (dh0, dc0) = lstm.backward(d_out, d_state)
+    results = dict(out=out, h_n=h_n, c_n=c_n, dx=dx, dh0=dh0, dc0=dc0)
+    results.update({name: param.grad.copy() for name, param in lstm.named_parameters()})
+    return results
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_a_bidirectional_stacked_lstm_in_shards_gives_what_one_piece_gives(batch_first):
+    """Through the module: both directions (the reverse one reads reversed, padded views), two
+    layers, a projection, lengths, and the caches of one forward used by its backward."""
+    rng = np.random.default_rng(8)
+    N, T = 5, 6
+    lstm = LSTM(3, 4, num_layers=2, bidirectional=True, proj_size=2, batch_first=batch_first, seed=4)
+    x = rng.standard_normal((N, T, 3) if batch_first else (T, N, 3))
+    d_out = rng.standard_normal(x.shape[:2] + (4,))
+    d_state = (rng.standard_normal((4, N, 2)), rng.standard_normal((4, N, 4)))
+    lengths = np.array([6, 3, 1, 6, 4])
+    with shards(1):
+        whole = lstm_results(lstm, x, d_out, d_state, lengths)
+    with shards(2):
+        lstm(x, lengths=lengths)
+        assert {shard_count(cache) for cache in lstm._caches[-1].layers} == {2}
+        lstm.clear_caches()
+        split = lstm_results(lstm, x, d_out, d_state, lengths)
+    assert_same_results(split, whole, TOLERANCE_F64)
+
+
+def test_a_dropped_shard_gradient_is_caught(monkeypatch):
+    """The comparisons above can fail: the weight gradients of the last shard left out of the sum."""
+    real_sum = fast._sum_over_shards
+    monkeypatch.setattr(fast, "_sum_over_shards", lambda parts: real_sum(parts[:-1]))
+    problem, grads = make_problem(13, 4, 5, 2, 3, proj=2)
+    split = run_fast(problem, grads, threads=2)
+    error, name = worst_error(split, run_fast(problem, grads, threads=1))
+    assert error > 1e-2, name
+    assert name.startswith("dW") or name.startswith("db")
+
+
+def test_shards_that_read_the_wrong_rows_of_the_state_are_caught(monkeypatch):
+    """A shard given the next shard's initial state: the outputs, not only the gradients, go wrong."""
+    real_slices = fast_threads.batch_slices
+
+    def shifted(N, count):
+        return tuple(slice(r.start, r.stop) if k == count - 1 else slice(r.start + 1, r.stop + 1)
+                     for k, r in enumerate(real_slices(N, count)))
+
+    monkeypatch.setattr(fast_threads, "batch_slices", shifted)
+    problem, grads = make_problem(14, 4, 6, 2, 3)
+    error, name = worst_error(run_fast(problem, grads, threads=2), run_fast(problem, grads, threads=1))
+    assert error > 1e-2, name
+
+
+def test_a_sharded_cache_serves_one_backward_and_refuses_a_wrong_gradient_first():
+    problem, grads = make_problem(5, 4, 4, 2, 3)
+    with shards(2):
+        cache = fast.lstm_forward(*problem.values())[3]
+        assert shard_count(cache) == 2
+        message = r"fast.lstm_backward: dh_n must have shape \(4, 3\), got \(3, 3\)"
+        with pytest.raises(ValueError, match=message):
+            fast.lstm_backward(grads["d_out"], grads["dh_n"][1:], None, cache)
+        fast.lstm_backward(grads["d_out"], grads["dh_n"], None, cache)   # still usable after the refusal
+        with pytest.raises(RuntimeError, match="already used by a backward pass"):
+            fast.lstm_backward(grads["d_out"], grads["dh_n"], None, cache)
+
+
+def test_the_backward_of_a_split_forward_runs_its_shards_whatever_the_budget_now():
+    problem, grads = make_problem(6, 3, 4, 2, 3)
+    with shards(2):
+        split_forward = fast.lstm_forward(*problem.values())
+    with shards(1):
+        whole = run_fast(problem, grads)
+        dx, dh0, dc0, weight_grads = fast.lstm_backward(*grads.values(), split_forward[3])
+    split = dict(out=split_forward[0], h_n=split_forward[1], c_n=split_forward[2], dx=dx, dh0=dh0, dc0=dc0)
+    split.update({"d" + name: grad for name, grad in zip(GRAD_NAMES, weight_grads) if grad is not None})
+    assert_same_results(split, whole, TOLERANCE_F64)
