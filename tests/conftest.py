@@ -8,8 +8,10 @@ import os
 import numpy as np
 import pytest
 from hypothesis import settings
+from threadpoolctl import threadpool_limits
 
 from numpylstm import backend
+from numpylstm.threads import blas_threads
 
 settings.register_profile("numpylstm", deadline=None, max_examples=25, derandomize=True)
 settings.load_profile("numpylstm")
@@ -48,6 +50,17 @@ def torch():
     torch.set_default_dtype(torch.float64)
     yield torch
     torch.set_default_dtype(default)   # so no other test depends on the order tests ran in
+
+
+@pytest.fixture
+def two_blas_threads():
+    """NumPy's BLAS on 2 threads for the test (restored after), or a skip where that cannot be."""
+    if blas_threads() is None:
+        pytest.skip("threadpoolctl finds no BLAS library here")
+    with threadpool_limits(limits=2, user_api="blas"):
+        if blas_threads() != 2:
+            pytest.skip(f"NumPy's BLAS cannot run 2 threads here (it runs {blas_threads()})")
+        yield
 
 
 @pytest.fixture

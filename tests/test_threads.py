@@ -12,7 +12,9 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 from assertions import raises_naming
 from numpylstm import threads
-from numpylstm.threads import USER_CHOICE_VARIABLES, blas_threads, limit_blas_threads
+from numpylstm.threads import (USER_CHOICE_VARIABLES, blas_threads, engine_threads, get_engine_threads,
+                               limit_blas_threads, limit_numpy_blas_threads, pinned_engine_threads,
+                               set_engine_threads)
 
 
 @pytest.fixture(autouse=True)
@@ -22,15 +24,12 @@ def no_user_choice(monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
-@pytest.fixture
-def two_blas_threads():
-    """NumPy's BLAS on 2 threads for the test (restored after), or a skip where that cannot be."""
-    if blas_threads() is None:
-        pytest.skip("threadpoolctl finds no BLAS library here")
-    with threadpool_limits(limits=2, user_api="blas"):
-        if blas_threads() != 2:
-            pytest.skip(f"NumPy's BLAS cannot run 2 threads here (it runs {blas_threads()})")
-        yield
+@pytest.fixture(autouse=True)
+def no_engine_pin():
+    """No process-wide pin of the engine's threads before or after a test."""
+    set_engine_threads(None)
+    yield
+    set_engine_threads(None)
 
 
 def blas_counts():
@@ -242,3 +241,120 @@ def test_an_openblas_with_64_suffixed_symbols_is_limited_and_restored(tmp_path):
                             capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[4, 1, 4]"
+
+
+# ------------------------------------------------------------- NumPy's BLAS alone, for the engine
+def test_limit_numpy_blas_threads_limits_inside_and_restores_after(two_blas_threads):
+    with limit_numpy_blas_threads(1):
+        assert blas_threads() == 1
+    assert blas_threads() == 2
+
+
+@pytest.mark.parametrize("name", USER_CHOICE_VARIABLES)
+def test_the_engines_limit_holds_where_the_user_set_a_thread_variable(two_blas_threads, monkeypatch, name):
+    """The engine splits the count the user chose over its own threads: it must lower BLAS's share."""
+    monkeypatch.setenv(name, "2")
+    with limit_numpy_blas_threads(1):
+        assert blas_threads() == 1
+    assert blas_threads() == 2
+
+
+def test_the_engines_limit_never_adds_threads(two_blas_threads):
+    with limit_numpy_blas_threads(3):
+        assert blas_threads() == 2
+
+
+def test_engine_blocks_and_general_blocks_overlapping_in_two_threads_restore_the_counts(two_blas_threads):
+    """An engine call opens its limit, a general block opens in another thread, the engine's closes
+    first: the general block must still hold, and the counts of before come back after it."""
+    engine_opened, general_opened, engine_closed = threading.Event(), threading.Event(), threading.Event()
+    seen = []
+
+    def general():
+        engine_opened.wait(10)
+        with limit_blas_threads(1):
+            general_opened.set()
+            engine_closed.wait(10)
+            seen.append(blas_threads())
+
+    thread = threading.Thread(target=general)
+    thread.start()
+    with limit_numpy_blas_threads(1):
+        engine_opened.set()
+        assert general_opened.wait(10)
+    engine_closed.set()
+    thread.join(10)
+    assert seen == [1]
+    assert blas_counts() == {path: 2 for path in blas_counts()}
+
+
+def test_a_general_block_inside_an_engine_block_limits_the_other_libraries_too_and_restores_all(monkeypatch):
+    numpy_blas, other = StandInLibrary(4, "/numpy.libs/libblas.so"), StandInLibrary(3, "/elsewhere/libblas.so")
+    monkeypatch.setattr(threads, "_numpy_blas_library", lambda: numpy_blas)
+    monkeypatch.setattr(threads, "ThreadpoolController", controller_finding(numpy_blas, other))
+    with limit_numpy_blas_threads(2):
+        assert (numpy_blas.num_threads, other.num_threads) == (2, 3)
+        with limit_blas_threads(1):
+            assert (numpy_blas.num_threads, other.num_threads) == (1, 1)
+    assert (numpy_blas.num_threads, other.num_threads) == (4, 3)
+
+
+def test_the_engines_limit_without_a_blas_that_threadpoolctl_finds_changes_nothing(monkeypatch):
+    monkeypatch.setattr(threads, "_numpy_blas_library", lambda: None)
+    ran = []
+    with limit_numpy_blas_threads(1):
+        ran.append(True)
+    assert ran == [True]
+    assert get_engine_threads() == 1
+
+
+# ------------------------------------------------------------------ the engine's thread count
+def test_the_engine_follows_numpys_blas_when_nothing_is_pinned(two_blas_threads):
+    assert pinned_engine_threads() is None
+    assert get_engine_threads() == 2
+    with threadpool_limits(limits=1, user_api="blas"):   # a limit the user set
+        assert get_engine_threads() == 1
+
+
+def test_a_pin_for_the_process_and_a_pin_for_a_block(two_blas_threads):
+    set_engine_threads(3)
+    assert get_engine_threads() == pinned_engine_threads() == 3
+    with engine_threads(1):
+        assert get_engine_threads() == 1
+        with engine_threads(5):
+            assert get_engine_threads() == 5
+        assert get_engine_threads() == 1
+    assert get_engine_threads() == 3
+    set_engine_threads(None)
+    assert pinned_engine_threads() is None and get_engine_threads() == 2
+
+
+def test_a_blocks_pin_holds_in_its_own_thread_only():
+    seen = []
+    with engine_threads(7):
+        thread = threading.Thread(target=lambda: seen.append(pinned_engine_threads()))
+        thread.start()
+        thread.join(10)
+        assert pinned_engine_threads() == 7
+    assert seen == [None]
+
+
+def test_a_pin_block_that_raises_restores_the_pin_before_it():
+    with pytest.raises(KeyError):
+        with engine_threads(2):
+            raise KeyError("inside")
+    assert pinned_engine_threads() is None
+
+
+@pytest.mark.parametrize("set_pin", [set_engine_threads, lambda n: engine_threads(n).__enter__(),
+                                     lambda n: limit_numpy_blas_threads(n).__enter__()])
+@pytest.mark.parametrize("n, error, fragments", [
+    (0, ValueError, ("n must be a positive integer", "got 0")),
+    (2.0, TypeError, ("n must be a positive integer", "2.0", "float")),
+    ("1", TypeError, ("n must be a positive integer", "'1'", "str")),
+])
+def test_a_bad_engine_thread_count_is_refused_before_anything_changes(two_blas_threads, set_pin, n, error,
+                                                                      fragments):
+    raises_naming(error, lambda: set_pin(n), *fragments)
+    assert pinned_engine_threads() is None
+    assert blas_threads() == 2
