@@ -2,6 +2,8 @@
 
     python benchmarks/bench_lstm.py            # full run (a few minutes on 2 cores)
     python benchmarks/bench_lstm.py --quick    # a short run: fewer repeats, shorter long-sequence part
+    python benchmarks/bench_lstm.py --compare old_fast.py   # also time an older fast engine, same run
+    python benchmarks/bench_lstm.py --threshold             # one piece against shards, over N*H
 
 For each shape and dtype it times, in interleaved rounds (every candidate once
 per round, so load from other processes hits them all alike):
@@ -16,7 +18,10 @@ per round, so load from other processes hits them all alike):
   T*N rows) done as two large products; 3x that for a training step, 1x for a
   forward (see benchmarks/README.md).
 
-It prints medians and, per round, paired ratios (their medians). Then memory:
+It prints medians and, per round, paired ratios (their medians), and a table of the
+ratios issue 16 sets targets for. ``--compare FILE`` loads another version of
+numpylstm/fast.py (``git show REV:numpylstm/fast.py > FILE``) as the engine "before" and
+times an ``LSTM`` running it beside the others. Then memory:
 peak bytes of a training step (tracemalloc sees NumPy's buffers) against the
 activations' lower bound B*T*(4H + H) values, and long sequences: T up to
 10,000, peak memory per time step.
@@ -24,6 +29,7 @@ activations' lower bound B*T*(4H + H) values, and long sequences: T up to
 import argparse
 import ctypes
 import gc
+import importlib.util
 import os
 import platform
 import statistics
@@ -35,9 +41,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from numpylstm import LSTM  # noqa: E402
+from numpylstm import LSTM, fast_threads, recurrent, threads as engine_threads  # noqa: E402
 from numpylstm.backend import get_array_module, to_numpy  # noqa: E402
-from numpylstm.fast import lstm_forward as lstm_sequence_forward  # noqa: E402
+from numpylstm.fast import ShardedLSTMCache, lstm_forward as lstm_sequence_forward  # noqa: E402
 from numpylstm.functional import lstm_step_backward, lstm_step_forward  # noqa: E402
 
 try:
@@ -137,6 +143,8 @@ def describe_machine(threads):
         f"Python {platform.python_version()}, NumPy {np.__version__} with BLAS {blas_description()}, "
         f"{threads} BLAS threads",
     ]
+    lines.append(f"numpylstm's fast engine: {engine_threads.get_engine_threads()} threads; a batch is split "
+                 f"into shards of at least {fast_threads.SHARD_MIN_VALUES} state values (rows * H) per step")
     if torch is not None:
         lines.append(f"torch {torch.__version__}, set to {torch.get_num_threads()} threads "
                      "(torch.set_num_threads = NumPy's BLAS threads)")
@@ -146,8 +154,8 @@ def describe_machine(threads):
 
 
 # ------------------------------------------------------------------ candidates
-def numpylstm_candidates(x, d_out, dtype, device="cpu"):
-    lstm = LSTM(x.shape[2], d_out.shape[2], dtype=dtype, seed=0).to(device)
+def numpylstm_candidates(x, d_out, dtype, device="cpu", engine="fast"):
+    lstm = LSTM(x.shape[2], d_out.shape[2], dtype=dtype, seed=0, engine=engine).to(device)
 
     def train_step():
         lstm.train()
@@ -217,6 +225,15 @@ def torch_candidates(module, x, d_out, device="cpu"):
     return train_step, forward
 
 
+def load_engine(path, name="before"):
+    """Register the fast engine of the file ``path`` (a version of numpylstm/fast.py) as ``name``."""
+    spec = importlib.util.spec_from_file_location(f"numpylstm._bench_{name}", path)
+    module = importlib.util.module_from_spec(spec)   # inside the package: its relative imports work
+    spec.loader.exec_module(module)
+    recurrent.ENGINES[name] = (module.lstm_forward, module.lstm_backward)
+    return name
+
+
 def gemm_floor_candidate(x, H):
     """The forward's matrix products as two large products: (T*N, I) W_ih^T and (T*N, H) W_hh^T.
 
@@ -266,7 +283,7 @@ def paired_ratio(times, a, b):
     return statistics.median(ta / tb for ta, tb in zip(times[a], times[b]))
 
 
-def benchmark_case(shape_name, dtype, repeats, pause):
+def benchmark_case(shape_name, dtype, repeats, pause, compare=None):
     B, T, I, H = SHAPES[shape_name]
     rng = np.random.default_rng(0)
     x = rng.standard_normal((T, B, I)).astype(dtype)
@@ -277,6 +294,9 @@ def benchmark_case(shape_name, dtype, repeats, pause):
     candidates = {"numpylstm train": train, "numpylstm forward": forward,
                   "per-step train": step_train, "per-step forward": step_forward,
                   "GEMM products": floor}
+    if compare is not None:
+        _, candidates["before train"], candidates["before forward"] = numpylstm_candidates(
+            x, d_out, dtype, engine=compare)
     if torch is not None:
         candidates["torch train"], candidates["torch forward"] = torch_candidates(torch_module(lstm), x, d_out)
     times = time_interleaved(candidates, repeats, pause)
@@ -292,7 +312,7 @@ def report_case(shape_name, dtype, times):
           f"  ({len(times['numpylstm train'])} rounds, medians)")
     for mode in ("train", "forward"):
         row = [f"{mode:8s}"]
-        for who in ("numpylstm", "per-step", "torch", "GEMM floor"):
+        for who in ("numpylstm", "before", "per-step", "torch", "GEMM floor"):
             key = f"{who} {mode}"
             if key in times:
                 row.append(f"{who} {statistics.median(times[key]) * 1e3:9.2f} ms")
@@ -303,7 +323,39 @@ def report_case(shape_name, dtype, times):
             ratios.append(f"numpylstm / torch {torch_ratio:.2f}")
         ratios.append(f"numpylstm / GEMM floor "
                       f"{paired_ratio(times, f'numpylstm {mode}', f'GEMM floor {mode}'):.2f}")
+        if f"before {mode}" in times:
+            ratios.append(f"numpylstm / before {paired_ratio(times, f'numpylstm {mode}', f'before {mode}'):.2f}")
         print("  " + " " * 10 + ", ".join(ratios))
+
+
+# The targets of issue 16: (shape, dtype, mode, the reference, the highest ratio that meets it).
+TARGETS = [
+    ("large", np.float64, "train", "torch", 1.0),
+    ("large", np.float32, "train", "torch", 1.2),
+    ("large", np.float64, "train", "GEMM floor", 1.6),
+    ("large", np.float32, "train", "GEMM floor", 1.6),
+    ("classroom", np.float64, "train", "torch", 0.5),
+    ("large", np.float64, "forward", "torch", 1.0),
+    ("large", np.float32, "forward", "torch", 1.0),
+]
+
+
+def report_targets(results):
+    """The ratios issue 16 asks for, one line each, from ``results[(shape, dtype name)]`` = times."""
+    print("\nissue 16's targets (paired medians of this run; 'before': the --compare engine, same run)")
+    print(f"  {'case':34s} {'target':>7s} {'now':>6s} {'met':>4s} {'before':>7s} {'now/before':>11s}")
+    for shape, dtype, mode, reference, target in TARGETS:
+        times = results.get((shape, np.dtype(dtype).name))
+        if times is None or f"{reference} {mode}" not in times:
+            continue
+        now = paired_ratio(times, f"numpylstm {mode}", f"{reference} {mode}")
+        columns = [f"{shape} {np.dtype(dtype).name} {mode} / {reference}", f"<= {target:.1f}", f"{now:.2f}",
+                   "yes" if now <= target else "no"]
+        if f"before {mode}" in times:
+            columns += [f"{paired_ratio(times, f'before {mode}', f'{reference} {mode}'):.2f}",
+                        f"{paired_ratio(times, f'numpylstm {mode}', f'before {mode}'):.2f}"]
+        print("  {:34s} {:>7s} {:>6s} {:>4s}".format(*columns[:4])
+              + ("" if len(columns) == 4 else " {:>7s} {:>11s}".format(*columns[4:])))
 
 
 # ------------------------------------------------------------------ memory
@@ -320,9 +372,10 @@ def traced_peak(run):
 
 
 def cache_bytes(lstm):
-    """Bytes of the arrays a recorded forward keeps for backward, by field (one layer)."""
+    """Bytes of the arrays a recorded forward keeps for backward, by field (one layer, all its shards)."""
     cache = lstm._caches[-1].layers[0]
-    return {name: getattr(cache, name).nbytes for name in ("gates", "cells", "out", "x")}
+    shards = cache.caches if isinstance(cache, ShardedLSTMCache) else (cache,)
+    return {name: sum(getattr(shard, name).nbytes for shard in shards) for name in ("gates", "cells", "out", "x")}
 
 
 def memory_report(dtype):
@@ -383,6 +436,37 @@ def long_sequence_report(lengths_of_runs):
           f"gates + cell alone are {expected} bytes/step, so {slope / expected:.2f}x that")
 
 
+# ------------------------------------------------------------------ the shard threshold
+THRESHOLD_SHAPES = [(N, H) for H in (32, 64, 128, 256) for N in (8, 16, 32, 64, 128) if 512 <= N * H <= 32768]
+
+
+def threshold_report(repeats, pause, T=50):
+    """A training step in one piece against the same step in 2 shards, over N * H (float64 and float32)."""
+    print(f"\none piece against 2 shards, training step, T={T}, input = H/2 (paired medians)")
+    saved = fast_threads.SHARD_MIN_VALUES
+    for dtype in DTYPES:
+        for N, H in sorted(THRESHOLD_SHAPES, key=lambda shape: shape[0] * shape[1]):
+            rng = np.random.default_rng(0)
+            x = rng.standard_normal((T, N, H // 2)).astype(dtype)
+            d_out = rng.standard_normal((T, N, H)).astype(dtype)
+            _, train, _ = numpylstm_candidates(x, d_out, dtype)
+
+            def run_with(min_values):
+                def run():
+                    fast_threads.SHARD_MIN_VALUES = min_values
+                    try:
+                        train()
+                    finally:
+                        fast_threads.SHARD_MIN_VALUES = saved
+                return run
+
+            with engine_threads.engine_threads(2):
+                times = time_interleaved({"one piece": run_with(N * H + 1), "2 shards": run_with(1)}, repeats, pause)
+            print(f"  {np.dtype(dtype).name} N={N:4d} H={H:4d} N*H={N * H:6d}: "
+                  f"one piece {statistics.median(times['one piece']) * 1e3:8.2f} ms, "
+                  f"2 shards / one piece {paired_ratio(times, '2 shards', 'one piece'):.2f}")
+
+
 # ------------------------------------------------------------------ main
 def memory_only():
     for dtype in DTYPES:
@@ -398,6 +482,10 @@ def main(argv=None):
                         help="seconds to sleep before each timed call (idle BLAS threads)")
     parser.add_argument("--threads", type=int, default=None,
                         help="BLAS threads for NumPy, and torch threads (default: NumPy's as it is)")
+    parser.add_argument("--compare", metavar="FILE", default=None,
+                        help="another version of numpylstm/fast.py, timed beside the current one")
+    parser.add_argument("--threshold", action="store_true",
+                        help="only time one piece against shards over N*H (for fast_threads.SHARD_MIN_VALUES)")
     args = parser.parse_args(argv)
     repeats = args.repeats or (3 if args.quick else 15)
     if args.threads is not None and not set_blas_threads(args.threads):
@@ -407,9 +495,17 @@ def main(argv=None):
     if torch is not None:
         torch.set_num_threads(threads or os.cpu_count())
     print("\n".join(describe_machine(threads)))
+    if args.threshold:
+        threshold_report(repeats, args.pause)
+        return
+    compare = None if args.compare is None else load_engine(args.compare)
+    results = {}
     for shape_name in SHAPES:
         for dtype in DTYPES:
-            report_case(shape_name, dtype, benchmark_case(shape_name, dtype, repeats, args.pause))
+            times = results[shape_name, np.dtype(dtype).name] = benchmark_case(
+                shape_name, dtype, repeats, args.pause, compare)
+            report_case(shape_name, dtype, times)
+    report_targets(results)
     if not args.skip_memory:
         memory_only()
         long_sequence_report([1000, 2000, 5000] if args.quick else [1000, 2500, 5000, 10000])
