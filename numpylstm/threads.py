@@ -204,6 +204,8 @@ def _set_threads(library, count):
     # that set one first, for as long as it holds on); counts set by other threads are ignored,
     # silently. Here _lock keeps the changes apart and a block may close in another thread
     # than the one that opened it, so take hold for this one change and let go at once.
+    if library.num_threads == count:   # reading costs a microsecond, a change ten or more
+        return
     release = getattr(library, "clear_controlling_thread", None)
     if release is not None:
         release(force=True)
