@@ -182,7 +182,12 @@ def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih=None, b_hh=None, W_hr=None, lengths
     out : (T, N, P) hidden state at every step
     h_n : (N, P) hidden state at each sequence's last step
     c_n : (N, H) cell state at each sequence's last step
-    cache : FastLSTMCache, or None with ``keep_cache=False``
+    cache : FastLSTMCache (ShardedLSTMCache for a batch split into shards), or None with
+        ``keep_cache=False``
+
+    On the CPU a large batch is split into shards run in threads (trick 7;
+    ``numpylstm.fast_threads`` decides, ``numpylstm.threads.set_engine_threads`` or
+    ``with numpylstm.threads.engine_threads(n):`` pins the thread count).
     """
     check_sequence_arguments("fast.lstm_forward", x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths)
     weights = (W_ih, W_hh, b_ih, b_hh, W_hr)
@@ -318,7 +323,8 @@ def lstm_backward(d_out, dh_n, dc_n, cache):
     d_out : (T, N, P) gradient with respect to ``out`` (ignored past each length)
     dh_n : (N, P) gradient with respect to ``h_n``, or None
     dc_n : (N, H) gradient with respect to ``c_n``, or None
-    cache : FastLSTMCache from ``lstm_forward`` (used up by this call)
+    cache : FastLSTMCache or ShardedLSTMCache from ``lstm_forward`` (used up by this call);
+        a split forward's backward runs the same shards in threads
 
     Returns
     -------
