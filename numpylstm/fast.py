@@ -147,6 +147,14 @@ def _tanh_into(a, out, limit):
     return xp.tanh(a, out=out)
 
 
+class _GateScaledWeights(NamedTuple):
+    """The forward's copies of a layer's weights with the g rows doubled (trick 1)."""
+    W_ih_zT: np.ndarray            # (I, 4H): the transpose of W_ih with the g rows doubled
+    W_hh_zT: np.ndarray            # (P, 4H)
+    bias_z: Optional[np.ndarray]   # (4H,) b_ih + b_hh with the g block doubled, or None
+    gate_scale: np.ndarray         # (4H,) k: 1 for i, f, o and 2 for g
+
+
 def _gate_scaled_weights(W_ih, W_hh, b_ih, b_hh):
     """Copies of the weights and the summed bias with the g rows doubled, and the gate scale k per column.
 
@@ -159,7 +167,7 @@ def _gate_scaled_weights(W_ih, W_hh, b_ih, b_hh):
     gate_scale = xp.ones(4 * H, dtype=W_ih.dtype)
     gate_scale[2 * H:3 * H] = 2
     bias = None if b_ih is None else (b_ih + b_hh) * gate_scale
-    return W_ih * gate_scale[:, None], W_hh * gate_scale[:, None], bias, gate_scale
+    return _GateScaledWeights((W_ih * gate_scale[:, None]).T, (W_hh * gate_scale[:, None]).T, bias, gate_scale)
 
 
 def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih=None, b_hh=None, W_hr=None, lengths=None, keep_cache=True):
@@ -193,25 +201,33 @@ def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih=None, b_hh=None, W_hr=None, lengths
     weights = (W_ih, W_hh, b_ih, b_hh, W_hr)
     plan = fast_threads.plan(get_array_module(x), x.shape[1], W_ih.shape[0] // 4)
     with plan.blas_limit():
+        scaled = _gate_scaled_weights(W_ih, W_hh, b_ih, b_hh)   # one copy, shared by the shards
         if plan.shards == 1:
-            return _forward(x, h0, c0, *weights, lengths, keep_cache)
-        return _sharded_forward(plan.shards, x, h0, c0, weights, lengths, keep_cache)
+            return _forward(x, h0, c0, weights, scaled, lengths, keep_cache)
+        return _sharded_forward(plan.shards, x, h0, c0, weights, scaled, lengths, keep_cache)
 
 
-def _forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths, keep_cache):
-    """``lstm_forward`` on one shard of the batch (or all of it), arguments already checked."""
+def _forward(x, h0, c0, weights, scaled, lengths, keep_cache, out=None):
+    """``lstm_forward`` on one shard of the batch (or all of it), arguments already checked.
+
+    ``weights`` : (W_ih, W_hh, b_ih, b_hh, W_hr) as given to ``lstm_forward``
+    ``scaled`` : their ``_GateScaledWeights``
+    ``out`` : (T, N, P) array to write the output into (a shard's columns of the whole
+        batch's output), or None for a new one.
+    """
     xp = get_array_module(x)
-    x = xp.ascontiguousarray(x)  # a reversed or batch-first view: one copy, reused by backward
+    if keep_cache:   # a reversed, batch-first or shard's view: one copy, reused by backward
+        x = xp.ascontiguousarray(x)
+    W_ih, W_hh, b_ih, _, W_hr = weights
+    W_ih_zT, W_hh_zT, bias_z, gate_scale = scaled
     T, N, I = x.shape
     H4, P = W_ih.shape[0], W_hh.shape[1]
     H = H4 // 4
-    W_ih_z, W_hh_z, bias_z, gate_scale = _gate_scaled_weights(W_ih, W_hh, b_ih, b_hh)
-    W_ih_zT, W_hh_zT = W_ih_z.T, W_hh_z.T
     block = _block_steps(T, N, H4, xp)
     # The gates of every step are kept for backward; inference needs one block's only.
     gates = xp.empty((T if keep_cache else block, N, H4), dtype=x.dtype)
     cells = xp.empty((T if keep_cache else 2, N, H), dtype=x.dtype)
-    out = xp.empty((T, N, P), dtype=x.dtype)
+    out = xp.empty((T, N, P), dtype=x.dtype) if out is None else out
     recurrent = xp.empty((N, H4), dtype=x.dtype)
     scratch = None if W_hr is None else xp.empty((N, H), dtype=x.dtype)
     valid = lengths_to_valid(lengths, T)
@@ -224,6 +240,7 @@ def _forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths, keep_cache):
         # The input projections of a block of steps as one product: still in the CPU
         # cache when the loop reads them, and inference needs a buffer for one block only.
         z_block = gates[start:stop] if keep_cache else gates[:stop - start]
+        # (reshape copies a block of a view that inference did not copy whole)
         xp.matmul(x[start:stop].reshape(-1, I), W_ih_zT, out=z_block.reshape(-1, H4))
         if bias_z is not None:
             z_block += bias_z
@@ -248,20 +265,22 @@ def _forward(x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths, keep_cache):
     return out, h.copy(), c.copy(), cache
 
 
-def _sharded_forward(shards, x, h0, c0, weights, lengths, keep_cache):
+def _sharded_forward(shards, x, h0, c0, weights, scaled, lengths, keep_cache):
     """``_forward`` on ``shards`` slices of the batch, each in its own thread; the results joined.
 
     The rows of a batch never meet in an LSTM, so each shard is the same computation as
     the whole batch restricted to its rows (trick 7 of the module's docstring).
     """
-    rows = fast_threads.batch_slices(x.shape[1], shards)
+    T, N = x.shape[:2]
+    rows = fast_threads.batch_slices(N, shards)
+    out = np.empty((T, N, h0.shape[1]), dtype=x.dtype)   # each shard writes its own rows
     results = fast_threads.run_in_threads([
-        functools.partial(_forward, x[:, r], h0[r], c0[r], *weights, None if lengths is None else lengths[r],
-                          keep_cache)
+        functools.partial(_forward, x[:, r], h0[r], c0[r], weights, scaled, None if lengths is None else lengths[r],
+                          keep_cache, out[:, r])
         for r in rows])
-    out, h_n, c_n, caches = zip(*results)
+    _, h_n, c_n, caches = zip(*results)
     cache = ShardedLSTMCache(rows, caches) if keep_cache else None
-    return np.concatenate(out, axis=1), np.concatenate(h_n), np.concatenate(c_n), cache
+    return out, np.concatenate(h_n), np.concatenate(c_n), cache
 
 
 def _sharded_backward(d_out, dh_n, dc_n, cache):
