@@ -18,6 +18,7 @@ budget // shards threads (``threads.limit_numpy_blas_threads``), restored after,
 call runs no more threads than the budget. On the GPU nothing is split.
 """
 import contextlib
+import contextvars
 import threading
 from typing import NamedTuple, Optional
 
@@ -75,7 +76,9 @@ def run_in_threads(calls):
     """The results of ``calls`` (functions without arguments), in order: the first run in
     this thread, each other one in a new thread, all at the same time.
 
-    Every call finishes before this returns; then the first error any raised is raised here.
+    Each new thread runs in a copy of this thread's context, so what is set there holds in
+    the shards too (``np.errstate``, ``threads.engine_threads``). Every call that started
+    finishes before this returns; then the first error any raised is raised here.
     """
     results, errors = [None] * len(calls), [None] * len(calls)
 
@@ -85,10 +88,13 @@ def run_in_threads(calls):
         except BaseException as error:   # handed to the calling thread below
             errors[k] = error
 
-    workers = [threading.Thread(target=run, args=(k,), name=f"numpylstm-shard-{k}") for k in range(1, len(calls))]
-    for worker in workers:
-        worker.start()
+    workers = []
     try:
+        for k in range(1, len(calls)):
+            worker = threading.Thread(target=contextvars.copy_context().run, args=(run, k),
+                                      name=f"numpylstm-shard-{k}")
+            worker.start()
+            workers.append(worker)
         run(0)
     finally:
         for worker in workers:

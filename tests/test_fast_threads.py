@@ -113,6 +113,35 @@ def test_an_error_in_a_shard_reaches_the_caller_after_every_shard_finished():
     assert not [t for t in threading.enumerate() if t.name.startswith("numpylstm-shard")]
 
 
+def test_the_shards_run_in_the_callers_context():
+    """np.errstate (a context variable since NumPy 2) and the engine's pin hold in every shard."""
+    with np.errstate(over="raise"), engine_threads(3):
+        seen = run_in_threads([lambda: (np.geterr()["over"], threads.pinned_engine_threads())] * 3)
+    assert seen == [("raise", 3)] * 3
+
+
+def test_a_thread_that_cannot_start_leaves_the_started_ones_joined(monkeypatch):
+    started, joined = [], []
+    real_start, real_join = threading.Thread.start, threading.Thread.join
+
+    def start_once(thread):
+        if started:
+            raise RuntimeError("can't start new thread")
+        started.append(thread)
+        real_start(thread)
+
+    def noting_join(thread, *args, **kwargs):
+        joined.append(thread)
+        return real_join(thread, *args, **kwargs)
+
+    monkeypatch.setattr(threading.Thread, "start", start_once)
+    monkeypatch.setattr(threading.Thread, "join", noting_join)
+    finished = []
+    with pytest.raises(RuntimeError, match="can't start new thread"):
+        run_in_threads([lambda: finished.append(0), lambda: finished.append(1), lambda: finished.append(2)])
+    assert joined == started and finished == [1]
+
+
 # ------------------------------------------------------ BLAS during a call of the engine
 def large_problem(N=64, H=256, T=2, I=2, seed=0):
     """A layer large enough to be split by default (N * H = 16384), cheap enough for a test (T = 2)."""
