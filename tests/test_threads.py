@@ -71,11 +71,15 @@ def test_nested_blocks_keep_the_smallest_limit_and_never_add_threads(two_blas_th
     assert blas_threads() == 2
 
 
+@pytest.mark.parametrize("limit, count_inside", [
+    (limit_blas_threads, 2),          # the user's choice is left alone
+    (limit_numpy_blas_threads, 1),    # the engine splits the count the user chose over its own threads
+])
 @pytest.mark.parametrize("name", USER_CHOICE_VARIABLES)
-def test_a_thread_count_the_user_set_in_the_environment_is_left_alone(two_blas_threads, monkeypatch, name):
+def test_a_thread_count_the_user_set_in_the_environment(two_blas_threads, monkeypatch, name, limit, count_inside):
     monkeypatch.setenv(name, "2")
-    with limit_blas_threads(1):
-        assert blas_threads() == 2
+    with limit(1):
+        assert blas_threads() == count_inside
     assert blas_threads() == 2
 
 
@@ -245,15 +249,6 @@ def test_an_openblas_with_64_suffixed_symbols_is_limited_and_restored(tmp_path):
 
 # ------------------------------------------------------------- NumPy's BLAS alone, for the engine
 def test_limit_numpy_blas_threads_limits_inside_and_restores_after(two_blas_threads):
-    with limit_numpy_blas_threads(1):
-        assert blas_threads() == 1
-    assert blas_threads() == 2
-
-
-@pytest.mark.parametrize("name", USER_CHOICE_VARIABLES)
-def test_the_engines_limit_holds_where_the_user_set_a_thread_variable(two_blas_threads, monkeypatch, name):
-    """The engine splits the count the user chose over its own threads: it must lower BLAS's share."""
-    monkeypatch.setenv(name, "2")
     with limit_numpy_blas_threads(1):
         assert blas_threads() == 1
     assert blas_threads() == 2
