@@ -143,8 +143,9 @@ def describe_machine(threads):
         f"Python {platform.python_version()}, NumPy {np.__version__} with BLAS {blas_description()}, "
         f"{threads} BLAS threads",
     ]
-    lines.append(f"numpylstm's fast engine: {engine_threads.get_engine_threads()} threads; a batch is split "
-                 f"into shards of at least {fast_threads.SHARD_MIN_VALUES} state values (rows * H) per step")
+    minimum = ", ".join(f"{values} in {dtype}" for dtype, values in fast_threads.SHARD_MIN_VALUES.items())
+    lines.append(f"numpylstm's fast engine: {engine_threads.get_engine_threads()} threads; a batch is split into "
+                 f"shards of at least {minimum} state values (rows * H) per step")
     if torch is not None:
         lines.append(f"torch {torch.__version__}, set to {torch.get_num_threads()} threads "
                      "(torch.set_num_threads = NumPy's BLAS threads)")
@@ -461,7 +462,8 @@ def threshold_report(repeats, pause, T=50):
                 return run
 
             with engine_threads.engine_threads(2):
-                times = time_interleaved({"one piece": run_with(N * H + 1), "2 shards": run_with(1)}, repeats, pause)
+                times = time_interleaved({"one piece": run_with(dict.fromkeys(saved, N * H + 1)),
+                                          "2 shards": run_with(dict.fromkeys(saved, 1))}, repeats, pause)
             print(f"  {np.dtype(dtype).name} N={N:4d} H={H:4d} N*H={N * H:6d}: "
                   f"one piece {statistics.median(times['one piece']) * 1e3:8.2f} ms, "
                   f"2 shards / one piece {paired_ratio(times, '2 shards', 'one piece'):.2f}")

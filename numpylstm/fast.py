@@ -199,7 +199,7 @@ def lstm_forward(x, h0, c0, W_ih, W_hh, b_ih=None, b_hh=None, W_hr=None, lengths
     """
     check_sequence_arguments("fast.lstm_forward", x, h0, c0, W_ih, W_hh, b_ih, b_hh, W_hr, lengths)
     weights = (W_ih, W_hh, b_ih, b_hh, W_hr)
-    plan = fast_threads.plan(get_array_module(x), x.shape[1], W_ih.shape[0] // 4)
+    plan = fast_threads.plan(get_array_module(x), x.shape[1], W_ih.shape[0] // 4, x.dtype)
     with plan.blas_limit():
         scaled = _gate_scaled_weights(W_ih, W_hh, b_ih, b_hh)   # one copy, shared by the shards
         if plan.shards == 1:

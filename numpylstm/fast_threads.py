@@ -9,9 +9,9 @@ NumPy releases the GIL inside its ufunc loops and matrix products; what a thread
 while it holds the GIL (the Python of the step loop, about 1 µs per NumPy call) does not
 overlap, so a shard must have enough work per step to pay for it.
 
-When: a shard gets at least ``SHARD_MIN_VALUES`` state values per step (its rows times
-H); smaller calls, the classroom shapes among them, run the batch in one piece as before
-and do not even ask BLAS for its thread count. Into how many shards: at most the thread
+When: a shard gets at least ``SHARD_MIN_VALUES[dtype]`` state values per step (its rows
+times H); smaller calls, the classroom shapes among them, run the batch in one piece as
+before and do not even ask BLAS for its thread count. Into how many shards: at most the thread
 budget of ``threads.get_engine_threads()`` (NumPy's BLAS thread count, or the count the
 user pinned) and at most one per row. During a split call NumPy's BLAS runs on
 budget // shards threads (``threads.limit_numpy_blas_threads``), restored after, so the
@@ -26,9 +26,12 @@ import numpy as np
 
 from . import threads
 
-# State values (rows * H) per shard below which a shard is not worth a thread: measured on
-# the machine of benchmarks/README.md ("Threads"), where 2 shards of N*H = 4096 each were ...
-SHARD_MIN_VALUES = 4096
+# State values (rows * H) per shard and step below which a shard does not pay for its thread,
+# by dtype. Measured with benchmarks/bench_lstm.py --threshold (benchmarks/README.md, "Shards
+# in threads"): a float64 training step gained from N*H = 8192 (two shards of 4096), float32,
+# whose work per value is about half, from 16384; smaller ones lost up to 2x. Both are 32 KiB
+# of state per shard. Other dtypes are never split.
+SHARD_MIN_VALUES = {"float64": 4096, "float32": 8192}
 
 
 class ShardPlan(NamedTuple):
@@ -46,13 +49,16 @@ class ShardPlan(NamedTuple):
         return threads.limit_numpy_blas_threads(self.blas_threads)
 
 
-def plan(xp, N, H):
-    """The plan for a forward pass over a batch of N rows with hidden size H on array module ``xp``."""
+def plan(xp, N, H, dtype):
+    """The plan for a forward pass over a batch of N rows with hidden size H, of ``dtype``, on ``xp``."""
+    if xp is not np:
+        return ShardPlan(1, None)
     pinned = threads.pinned_engine_threads()
-    if xp is not np or (pinned is None and N * H < 2 * SHARD_MIN_VALUES):
+    min_values = SHARD_MIN_VALUES.get(np.dtype(dtype).name, N * H + 1)   # more than N * H: one piece
+    if pinned is None and N * H < 2 * min_values:
         return ShardPlan(1, None)      # today's path, and no question to BLAS (it costs ~10 µs)
     budget = threads.get_engine_threads()
-    return plan_for(max(1, min(budget, N * H // SHARD_MIN_VALUES, N)), budget)
+    return plan_for(max(1, min(budget, N * H // min_values, N)), budget)
 
 
 def plan_for(shards, budget=None):

@@ -79,7 +79,7 @@ def shards(count):
     """Run the fast engine on ``count`` threads, splitting every batch of at least ``count`` rows
     into ``count`` shards however small it is (``count`` = 1: the whole batch in one piece)."""
     saved = fast_threads.SHARD_MIN_VALUES
-    fast_threads.SHARD_MIN_VALUES = 1
+    fast_threads.SHARD_MIN_VALUES = dict.fromkeys(saved, 1)
     try:
         with engine_threads(count):
             yield
@@ -342,7 +342,7 @@ def test_a_planted_wrong_local_derivative_is_caught(monkeypatch):
 
 
 # ------------------------------------------------------- shards of the batch, in threads
-# Every batch is split here (fast_threads.SHARD_MIN_VALUES = 1), however small: the same
+# Every batch is split here (fast_threads.SHARD_MIN_VALUES all 1), however small: the same
 # code runs on the large batches that are split by default.
 shard_threads = st.integers(2, 4)
 

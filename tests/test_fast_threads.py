@@ -31,41 +31,50 @@ def budget_of(monkeypatch, count):
 
 
 # ------------------------------------------------------------------------ the plan
+F64, F32 = np.float64, np.float32
+
+
 def test_a_classroom_shape_keeps_todays_path_without_asking_blas(monkeypatch):
     def no_question(*_):
         raise AssertionError("a small call asked for the thread budget")
 
     monkeypatch.setattr(threads, "get_engine_threads", no_question)
     monkeypatch.setattr(threads, "_numpy_blas_library", no_question)
-    assert plan(np, 8, 32) == ShardPlan(1, None)
-    assert plan(np, 2 * SHARD_MIN_VALUES // 64 - 1, 64) == ShardPlan(1, None)   # just below two shards
+    for dtype in (F64, F32):
+        assert plan(np, 8, 32, dtype) == ShardPlan(1, None)
+        just_below_two_shards = 2 * SHARD_MIN_VALUES[np.dtype(dtype).name] // 64 - 1
+        assert plan(np, just_below_two_shards, 64, dtype) == ShardPlan(1, None)
 
 
-@pytest.mark.parametrize("budget, N, H, expected", [
-    (2, 64, 256, ShardPlan(2, 1)),               # the benchmark's large shape on 2 cores
-    (1, 64, 256, ShardPlan(1, None)),            # BLAS on one thread (a user's limit): not split
-    (16, 64, 256, ShardPlan(64 * 256 // SHARD_MIN_VALUES, 4)),   # as many shards as the work pays for
-    (4, 2 * SHARD_MIN_VALUES, 1, ShardPlan(2, 2)),
-    (3, 64, 256, ShardPlan(3, 1)),
+@pytest.mark.parametrize("budget, N, H, dtype, expected", [
+    (2, 64, 256, F64, ShardPlan(2, 1)),          # the benchmark's large shape on 2 cores
+    (2, 64, 256, F32, ShardPlan(2, 1)),
+    (2, 32, 256, F64, ShardPlan(2, 1)),          # N*H = 8192: float64 gains from two shards ...
+    (2, 32, 256, F32, ShardPlan(1, None)),       # ... float32 does not
+    (1, 64, 256, F64, ShardPlan(1, None)),       # BLAS on one thread (a user's limit): not split
+    (16, 64, 256, F64, ShardPlan(4, 4)),         # as many shards as the work pays for, BLAS shares the rest
+    (16, 64, 256, F32, ShardPlan(2, 8)),
+    (3, 64, 256, F64, ShardPlan(3, 1)),
+    (2, 64, 256, np.float16, ShardPlan(1, None)),   # a dtype nobody measured: one piece
 ])
-def test_a_large_call_is_split_within_the_budget(monkeypatch, budget, N, H, expected):
+def test_a_large_call_is_split_within_the_budget(monkeypatch, budget, N, H, dtype, expected):
     budget_of(monkeypatch, budget)
-    assert plan(np, N, H) == expected
+    assert plan(np, N, H, dtype) == expected
 
 
 def test_a_pin_is_the_budget_and_holds_blas_even_unsplit():
     with engine_threads(1):
-        assert plan(np, 64, 256) == ShardPlan(1, 1)
-        assert plan(np, 8, 32) == ShardPlan(1, 1)
+        assert plan(np, 64, 256, F64) == ShardPlan(1, 1)
+        assert plan(np, 8, 32, F64) == ShardPlan(1, 1)
     with engine_threads(4):
-        assert plan(np, 8, 32) == ShardPlan(1, 4)      # small: one piece, BLAS on at most 4 threads
-        assert plan(np, 64, 256) == ShardPlan(4, 1)
+        assert plan(np, 8, 32, F64) == ShardPlan(1, 4)      # small: one piece, BLAS on at most 4 threads
+        assert plan(np, 64, 256, F64) == ShardPlan(4, 1)
 
 
 def test_never_more_shards_than_rows(monkeypatch):
-    monkeypatch.setattr(fast_threads, "SHARD_MIN_VALUES", 1)
+    monkeypatch.setattr(fast_threads, "SHARD_MIN_VALUES", {"float64": 1})
     with engine_threads(8):
-        assert plan(np, 3, 100) == ShardPlan(3, 2)
+        assert plan(np, 3, 100, F64) == ShardPlan(3, 2)
 
 
 def test_nothing_is_split_on_another_array_module():
@@ -73,7 +82,7 @@ def test_nothing_is_split_on_another_array_module():
         pass
 
     with engine_threads(4):
-        assert plan(CupyLike(), 64, 256) == ShardPlan(1, None)
+        assert plan(CupyLike(), 64, 256, F64) == ShardPlan(1, None)
 
 
 @given(N=st.integers(1, 200), shards=st.integers(1, 16))
