@@ -42,7 +42,7 @@ def test_a_classroom_shape_keeps_todays_path_without_asking_blas(monkeypatch):
     monkeypatch.setattr(threads, "_numpy_blas_library", no_question)
     for dtype in (F64, F32):
         assert plan(np, 8, 32, dtype) == ShardPlan(1, None)
-        just_below_two_shards = 2 * SHARD_MIN_VALUES[np.dtype(dtype).name] // 64 - 1
+        just_below_two_shards = 2 * SHARD_MIN_VALUES[np.dtype(dtype)] // 64 - 1
         assert plan(np, just_below_two_shards, 64, dtype) == ShardPlan(1, None)
 
 
@@ -72,7 +72,7 @@ def test_a_pin_is_the_budget_and_holds_blas_even_unsplit():
 
 
 def test_never_more_shards_than_rows(monkeypatch):
-    monkeypatch.setattr(fast_threads, "SHARD_MIN_VALUES", {"float64": 1})
+    monkeypatch.setattr(fast_threads, "SHARD_MIN_VALUES", {np.dtype(F64): 1})
     with engine_threads(8):
         assert plan(np, 3, 100, F64) == ShardPlan(3, 2)
 
