@@ -260,8 +260,7 @@ def _forward(x, h0, c0, weights, scaled, lengths, keep_cache, out=None):
                 c = c_t
     cache = None
     if keep_cache:
-        cache = FastLSTMCache(x, h0, c0, gates, cells, out, W_ih, W_hh, W_hr, valid,
-                                  b_ih is not None, [False])
+        cache = FastLSTMCache(x, h0, c0, gates, cells, out, W_ih, W_hh, W_hr, valid, b_ih is not None, [False])
     return out, h.copy(), c.copy(), cache
 
 
