@@ -325,8 +325,14 @@ def run_gradcheck(args):
 def estimate_line(plan):
     """How long a gradient check will take, and why."""
     return (f"{plan.forward_passes:,} forward passes (2 per number in the input, the initial states and the "
-            f"weights) of about {1000 * plan.seconds_per_pass:.2g} ms each: about "
+            f"weights) of about {_milliseconds(plan.seconds_per_pass)} ms each: about "
             f"{_duration(plan.estimated_seconds)}")
+
+
+def _milliseconds(seconds):
+    milliseconds = 1000 * seconds
+    return f"{milliseconds:.2f}" if milliseconds < 1 else f"{milliseconds:.1f}" if milliseconds < 10 \
+        else f"{milliseconds:.0f}"
 
 
 def _duration(seconds):
