@@ -25,6 +25,7 @@ and files of an earlier run are replaced only with ``--force``, before any train
 it without a subprocess.
 """
 import argparse
+import math
 import os
 import sys
 import tempfile
@@ -315,7 +316,7 @@ def run_gradcheck(args):
           "relative error = ||analytic - numeric|| / max(||analytic||, ||numeric||)")
     print(estimate_line(plan))
     long_check = plan.estimated_seconds >= PROGRESS_AFTER_SECONDS
-    report = tasks.run_gradient_check(plan, progress=ProgressLines(plan.forward_passes) if long_check else None)
+    report = tasks.run_gradient_check(plan, progress=ProgressLines(plan) if long_check else None)
     print()
     print(report)
     print(f"({time.perf_counter() - started:.1f}s)")
@@ -342,15 +343,20 @@ def _duration(seconds):
 
 
 class ProgressLines:
-    """``check_gradients``'s ``progress``: a line per tensor with the share of forward passes done."""
+    """``check_gradients``'s ``progress``: a line per tensor with the share of forward passes done
+    and the time left at the pace so far."""
 
-    def __init__(self, total_passes):
-        self.total, self.done, self.started = total_passes, 1, time.perf_counter()
+    def __init__(self, plan):
+        self.total, self.done = plan.forward_passes, 1
+        self.seconds_per_pass, self.started = plan.seconds_per_pass, time.perf_counter()
 
     def __call__(self, name, shape):
+        elapsed = time.perf_counter() - self.started
+        pace = elapsed / (self.done - 1) if self.done > 1 and elapsed > 0 else self.seconds_per_pass
         passes = 2 * int(np.prod(shape))
-        print(f"  {self.done / self.total:4.0%} done, {time.perf_counter() - self.started:4.0f} s: "
-              f"{name} {tuple(shape)}, {passes:,} passes", flush=True)
+        print(f"  {math.floor(100 * self.done / self.total):3d}% done after {elapsed:4.0f} s, about "
+              f"{_duration(pace * (self.total - self.done))} left: {name} {tuple(shape)}, {passes:,} passes",
+              flush=True)
         self.done += passes
 
 

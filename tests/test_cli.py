@@ -180,7 +180,8 @@ def test_a_long_gradcheck_prints_a_progress_line_per_tensor(capsys, monkeypatch)
     monkeypatch.setattr(cli, "PROGRESS_AFTER_SECONDS", 0.0)   # as if the check were long
     assert main(["gradcheck", "--layers", "1", "--hidden", "3", "--seq-len", "2"]) == 0
     text = capsys.readouterr().out
-    progress = re.findall(r"^ +(\d+)% done, +\d+ s: (\w+) \(([\d, ]*)\), ([\d,]+) passes$", text, re.M)
+    progress = re.findall(r"^ +(\d+)% done after +\d+ s, about .+ left: (\w+) \(([\d, ]*)\), ([\d,]+) passes$",
+                          text, re.M)
     names = ["input", "h0", "c0", "weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"]
     assert [name for _, name, _, _ in progress] == names
     assert [int(p.replace(",", "")) for *_, p in progress] == [2 * 2 * 2 * 3, 2 * 2 * 3, 2 * 2 * 3, 2 * 12 * 3,
