@@ -5,20 +5,24 @@
 
 The committed notebooks are the teacher edition. They follow nbgrader's conventions, so a
 teacher who uses nbgrader can run ``nbgrader generate_assignment`` on them unchanged; this
-script applies the same three rules that nbgrader's ClearSolutions, ClearMarkScheme and
-ClearOutput preprocessors apply:
+script applies the rules of nbgrader's ClearSolutions, ClearHiddenTests, ClearMarkScheme and
+ClearOutput preprocessors, in that order:
 
 1. In a code cell, every region between a line ``### BEGIN SOLUTION`` and a line
    ``### END SOLUTION`` becomes the stub ``# YOUR CODE HERE`` / ``raise NotImplementedError()``,
    indented like the ``### BEGIN SOLUTION`` line. Such cells must be nbgrader solution cells
-   (``metadata.nbgrader.solution``).
-2. A markdown solution cell (a written answer: ``metadata.nbgrader`` with ``solution`` and
-   ``grade``) without a solution region becomes ``YOUR ANSWER HERE``; then every region from a
-   line containing ``BEGIN MARK SCHEME`` to a line containing ``END MARK SCHEME`` is removed.
-3. Outputs and execution counts are cleared.
+   (``metadata.nbgrader.solution``). A markdown solution cell (a written answer, which nbgrader
+   also makes a grade cell) without such a region becomes ``YOUR ANSWER HERE``.
+2. In a grade cell (an exercise's checker), every region from a line containing
+   ``BEGIN HIDDEN TESTS`` to one containing ``END HIDDEN TESTS`` is removed.
+3. In a task cell, every region from a line containing ``BEGIN MARK SCHEME`` to one containing
+   ``END MARK SCHEME`` is removed. (The course keeps its mark schemes inside the answer cells,
+   which rule 1 empties as a whole.)
+4. Outputs and execution counts are cleared.
 
-A region that is opened and not closed, nested, or in a cell without the nbgrader metadata is
-refused with a ValueError naming the notebook and the cell, so no solution slips through.
+A region that is opened and not closed, nested, or in a cell without the nbgrader metadata that
+nbgrader requires for it is refused with a ValueError naming the notebook and the cell, so no
+solution slips through.
 """
 import argparse
 import copy
@@ -32,6 +36,7 @@ DEFAULT_OUT = HERE.parent / "build" / "student"
 BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
 CODE_STUB = ["# YOUR CODE HERE", "raise NotImplementedError()"]
 TEXT_STUB = "YOUR ANSWER HERE"
+BEGIN_HIDDEN_TESTS, END_HIDDEN_TESTS = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
 BEGIN_MARK_SCHEME, END_MARK_SCHEME = "BEGIN MARK SCHEME", "END MARK SCHEME"
 
 
@@ -80,9 +85,9 @@ def _without_solutions(cell, where):
                             lambda line: line.strip() == END_SOLUTION, indented_stub, where)
 
 
-def _without_mark_schemes(lines, where):
-    return _replace_regions(lines, lambda line: BEGIN_MARK_SCHEME in line,
-                            lambda line: END_MARK_SCHEME in line, lambda line: [], where)
+def _without_region(lines, begin, end, where):
+    """``lines`` without the regions from a line containing ``begin`` to one containing ``end``."""
+    return _replace_regions(lines, lambda line: begin in line, lambda line: end in line, lambda line: [], where)
 
 
 def student_cell(cell, where="cell"):
@@ -97,10 +102,14 @@ def student_cell(cell, where="cell"):
                          "(metadata.nbgrader.solution); nbgrader would refuse it")
     if cell["cell_type"] == "markdown" and role.get("solution") and not had_solution:
         lines = [TEXT_STUB]
-    lines, had_mark_scheme = _without_mark_schemes(lines, where)
-    if had_mark_scheme and not (role.get("solution") or role.get("task")):
-        raise ValueError(f"{where}: a mark scheme in a cell that is neither an answer nor a task cell "
-                         "(metadata.nbgrader.solution or .task)")
+    lines, had_tests = _without_region(lines, BEGIN_HIDDEN_TESTS, END_HIDDEN_TESTS, where)
+    if had_tests and not role.get("grade"):
+        raise ValueError(f"{where}: hidden tests in a cell that is not an nbgrader grade cell "
+                         "(metadata.nbgrader.grade)")
+    lines, had_mark_scheme = _without_region(lines, BEGIN_MARK_SCHEME, END_MARK_SCHEME, where)
+    if had_mark_scheme and not role.get("task"):
+        raise ValueError(f"{where}: a mark scheme in a cell that is not an nbgrader task cell "
+                         "(metadata.nbgrader.task) nor inside an answer cell")
     student = copy.deepcopy(cell)
     student["source"] = "\n".join(lines)
     if student["cell_type"] == "code":
