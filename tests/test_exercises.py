@@ -994,6 +994,23 @@ def test_cells_that_never_finish_cost_every_exercise_once(tmp_path):
     assert {e.summary for e in grade.exercises} == {"TIMEOUT (more than 2 s) in the exercise cells"}
 
 
+def test_a_folder_per_student_is_graded_as_one_submission(tmp_path):
+    """Exercises spread over several notebooks (the course's notebooks 1 to 4) count together."""
+    cells = solution_cells()
+    (tmp_path / "ida").mkdir()
+    (tmp_path / "ida" / ".ipynb_checkpoints").mkdir()   # Jupyter's copies: not read
+    write_notebook(tmp_path / "ida" / ".ipynb_checkpoints", "01_rnn-checkpoint", ["raise SystemExit(1)"])
+    write_notebook(tmp_path / "ida", "01_rnn", cells[:2])
+    write_notebook(tmp_path / "ida", "03_lstm_bptt", cells[3:5])   # lstm_step_forward (notebook 2) not handed in
+    write_notebook(tmp_path / "ida", "04_gradient_checking", cells[5:])
+    (tmp_path / "empty").mkdir()
+    (grade,) = grade_folder(tmp_path)
+    summaries = {e.function: e.summary for e in grade.exercises}
+    assert grade.student == "ida" and grade.points == 10
+    assert summaries["lstm_step_forward"] == "missing (no function lstm_step_forward)"
+    assert summaries["lstm_sequence_backward"] == "ok"   # it calls lstm_step_backward from another notebook
+
+
 def test_only_cells_tagged_exercise_run(tmp_path):
     cells = exercises.grading.exercise_cells
     write_notebook(tmp_path, "gus", ["x = 1\n%time y = 2\n  !ls"], untagged=["z = 3"])

@@ -66,8 +66,9 @@ never all of them while a rule is broken (an argument changed in place).
 
 Grading a folder of submitted notebooks: ``python -m numpylstm.exercises grade DIR``
 (or ``grade_folder(DIR)``) runs only the code cells tagged ``exercise`` of each
-notebook, each notebook in its own process with a timeout, checks the functions
-above by name and prints one line per student (see ``numpylstm.exercises.grading``).
+submission (a notebook, or a folder of one student's notebooks), each in its own
+process with a timeout per exercise, checks the functions above by name and prints
+one line per student (see ``numpylstm.exercises.grading``).
 """
 from ._report import DEFAULT_TOLERANCE, POINTS, ExerciseReport, OutputCheck
 from .gradient_check import check_gradient_check

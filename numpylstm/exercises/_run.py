@@ -62,6 +62,11 @@ class Case(NamedTuple):
     reference: list
 
 
+def random_cases(rng, shapes, random_args, reference):
+    """One Case per shape: the arguments ``random_args(rng, *shape)`` and the outputs ``reference(*arguments)``."""
+    return [Case(args, list(reference(*args))) for args in (random_args(rng, *shape) for shape in shapes)]
+
+
 class Mistake(NamedTuple):
     """A known mistake: ``run`` has the student's signature and makes this one mistake."""
     name: str        # what the student did, e.g. "tanh(c_prev) used for tanh(c_t)"

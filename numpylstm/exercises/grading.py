@@ -1,9 +1,12 @@
 """Grading a folder of submitted notebooks: ``python -m numpylstm.exercises grade SUBMISSIONS_DIR``.
 
-For every ``*.ipynb`` directly in the folder (the student's name is the file's name
-without ``.ipynb``), the code cells tagged ``exercise`` (``metadata.tags`` holds
-"exercise") are run, and only those, in a fresh Python process, with NumPy
-imported as ``np``; lines starting with ``%`` or ``!`` (IPython magics) are skipped.
+A submission is a ``*.ipynb`` directly in the folder (the student's name is the file's
+name without ``.ipynb``) or a sub-folder holding the student's notebooks (named after the
+folder; its ``*.ipynb`` are read in the order of their names, so exercises spread over
+several notebooks are graded together). The code cells tagged ``exercise``
+(``metadata.tags`` holds "exercise") are run, and only those, in a fresh Python process,
+with NumPy imported as ``np``; lines starting with ``%`` or ``!`` (IPython magics) are
+skipped. Names starting with "." (``.ipynb_checkpoints``) are not submissions.
 The checkers then run on the functions the cells defined, found by name
 (``EXERCISES``). One line per student is printed::
 
@@ -77,29 +80,32 @@ class StudentGrade(NamedTuple):
 
 # ----------------------------------------------------------------- the teacher's side
 def grade_folder(path, timeout=DEFAULT_TIMEOUT):
-    """Grade every ``*.ipynb`` directly in ``path``: a list of StudentGrade, sorted by name.
+    """Grade every submission in ``path``: a list of StudentGrade, sorted by name.
 
     Parameters
     ----------
-    path : folder of submitted notebooks, one per student
+    path : folder of submissions: one ``*.ipynb`` or one sub-folder of notebooks per student
     timeout : seconds each exercise (and running the exercise cells) may take
     """
     folder = Path(path)
     if not folder.is_dir():
         raise ValueError(f"path must be a folder of submitted notebooks, got {str(path)!r}, which is not a folder")
     timeout = check.positive_real(timeout, "timeout")
-    return [grade_notebook(notebook, timeout) for notebook in sorted(folder.glob("*.ipynb"))]
+    submissions = [p for p in folder.iterdir() if not p.name.startswith(".")
+                   and (p.suffix == ".ipynb" and p.is_file() or p.is_dir() and any(p.glob("*.ipynb")))]
+    return [grade_submission(p, timeout) for p in sorted(submissions, key=lambda p: p.name)]
 
 
-def grade_notebook(notebook, timeout=DEFAULT_TIMEOUT):
-    """Grade one notebook: a StudentGrade named after the file."""
-    notebook = Path(notebook)
+def grade_submission(path, timeout=DEFAULT_TIMEOUT):
+    """Grade one notebook, or the notebooks of one folder together: a StudentGrade named after it."""
+    path = Path(path)
+    student, notebooks = (path.name, sorted(path.glob("*.ipynb"))) if path.is_dir() else (path.stem, [path])
     try:
-        cells = exercise_cells(notebook)
+        cells = [source for notebook in notebooks for source in exercise_cells(notebook)]
     except ValueError as error:
-        return StudentGrade(notebook.stem, [ExerciseGrade(f, 0, POINTS[f], f"ERROR ({error})") for f in EXERCISES])
-    results = _run_in_subprocesses(notebook, cells, timeout)
-    return StudentGrade(notebook.stem, [ExerciseGrade(f, *results[f]) for f in EXERCISES])
+        return StudentGrade(student, [ExerciseGrade(f, 0, POINTS[f], f"ERROR ({error})") for f in EXERCISES])
+    results = _run_in_subprocesses(path if path.is_dir() else path.parent, cells, timeout)
+    return StudentGrade(student, [ExerciseGrade(f, *results[f]) for f in EXERCISES])
 
 
 def exercise_cells(notebook):
@@ -121,7 +127,7 @@ def _without_magic(line):
     return line[:len(line) - len(stripped)] + "pass" if stripped.startswith(("%", "!")) else line
 
 
-def _run_in_subprocesses(notebook, cells, timeout):
+def _run_in_subprocesses(folder, cells, timeout):
     """function -> (points, max points, summary), running the cells and checkers in child processes.
 
     A child that stops early (a timeout, a crash) costs the exercise it was grading; a new child
@@ -133,7 +139,7 @@ def _run_in_subprocesses(notebook, cells, timeout):
         cells_file.write_text(json.dumps(cells), encoding="utf-8")
         while remaining:
             results_file = Path(tmp, f"results-{len(results)}.jsonl")
-            lines, failure = _run_child(notebook.parent, cells_file, results_file, remaining, timeout)
+            lines, failure = _run_child(folder, cells_file, results_file, remaining, timeout)
             graded = [line for line in lines if "function" in line]
             for line in graded:
                 results[line["function"]] = (line["points"], line["max_points"], line["summary"])
@@ -236,7 +242,8 @@ def main(argv=None):
                                      description="Grade submitted notebooks with numpylstm.exercises.")
     commands = parser.add_subparsers(dest="command", required=True)
     grade = commands.add_parser("grade", help="grade every *.ipynb in a folder, one line per student")
-    grade.add_argument("submissions", help="folder of submitted notebooks (student name = file name)")
+    grade.add_argument("submissions", help="folder of submissions: a notebook, or a folder of notebooks, per "
+                                           "student (the student's name is the file's or folder's)")
     grade.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
                        help=f"seconds per exercise (default {DEFAULT_TIMEOUT:g})")
     args = parser.parse_args(argv)

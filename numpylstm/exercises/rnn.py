@@ -14,7 +14,7 @@ import numpy as np
 from ..functional import sigmoid
 from ..functional_rnn import rnn_step_backward, rnn_step_forward
 from ._report import POINTS
-from ._run import (Case, Exercise, Mistake, check_arguments, evaluate, library_kernels, output_hints_for,
+from ._run import (Exercise, Mistake, check_arguments, evaluate, library_kernels, output_hints_for, random_cases,
                    run_exercise)
 from .step_forward import random_weights
 
@@ -58,11 +58,8 @@ def check_rnn_step_forward(student_fn, tolerance=1e-8, seed=0, shapes=RNN_SHAPES
     Parameters and return value as ``check_step_backward``; ``shapes`` holds (N, I, H).
     """
     tolerance, seed = check_arguments(tolerance, seed, shapes, ("N", "I", "H"))
-    rng = np.random.default_rng(seed)
-    cases = []
-    for N, I, H in shapes:
-        args = _random_rnn_inputs(rng, N, I, H)
-        cases.append(Case(args, [rnn_step_forward(*args)[0]]))
+    cases = random_cases(np.random.default_rng(seed), shapes, _random_rnn_inputs,
+                         lambda *args: rnn_step_forward(*args)[:1])
     return run_exercise(RNN_FORWARD_EXERCISE, student_fn, cases, tolerance, RNN_FORWARD_MISTAKES,
                         lambda checks, results: output_hints_for(checks, RNN_OUTPUT_HINTS))
 
@@ -76,12 +73,7 @@ def check_rnn_step_backward(student_fn, tolerance=1e-8, seed=0, shapes=RNN_SHAPE
     W_hh, b_ih (H,), b_hh (H,). Parameters and return value as ``check_step_backward``.
     """
     tolerance, seed = check_arguments(tolerance, seed, shapes, ("N", "I", "H"))
-    rng = np.random.default_rng(seed)
-    cases = []
-    for N, I, H in shapes:
-        _, cache = rnn_step_forward(*_random_rnn_inputs(rng, N, I, H))
-        dh_next = rng.standard_normal((N, H))
-        cases.append(Case((dh_next, cache), list(rnn_step_backward(dh_next, cache))))
+    cases = random_cases(np.random.default_rng(seed), shapes, _random_rnn_backward_args, rnn_step_backward)
     return run_exercise(RNN_BACKWARD_EXERCISE, student_fn, cases, tolerance, RNN_BACKWARD_MISTAKES,
                         lambda checks, results: output_hints_for(checks, RNN_OUTPUT_HINTS))
 
@@ -100,6 +92,12 @@ def _random_rnn_inputs(rng, N, I, H):
     """``(x, h, W_ih, W_hh, b_ih, b_hh)``: the first H rows of an LSTM's random weights (distinct biases)."""
     W_ih, W_hh, b_ih, b_hh = random_weights(rng, I, H)
     return rng.standard_normal((N, I)), rng.standard_normal((N, H)), W_ih[:H], W_hh[:H], b_ih[:H], b_hh[:H]
+
+
+def _random_rnn_backward_args(rng, N, I, H):
+    """``(dh_next, cache)``: a random forward step's cache and a random dh_next (N, H)."""
+    _, cache = rnn_step_forward(*_random_rnn_inputs(rng, N, I, H))
+    return rng.standard_normal((N, H)), cache
 
 
 # ---------------------------------------------------------------- the known mistakes

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..functional import LSTMCache, lstm_backward, lstm_step_backward, lstm_step_forward
 from ._report import POINTS
-from ._run import Case, Exercise, Mistake, check_arguments, library_kernels, run_exercise, same
+from ._run import Exercise, Mistake, check_arguments, library_kernels, random_cases, run_exercise, same
 from .step_backward import OUTPUT_HINTS, STEP_BACKWARD_MISTAKES, gate_diagnosis
 from .step_forward import random_weights
 
@@ -60,12 +60,8 @@ def check_sequence_backward(student_fn, tolerance=1e-8, seed=0, shapes=SEQUENCE_
     (T, N, I, H) per case.
     """
     tolerance, seed = check_arguments(tolerance, seed, shapes, ("T", "N", "I", "H"))
-    rng = np.random.default_rng(seed)
-    cases, per_step = [], []
-    for T, N, I, H in shapes:
-        args = random_sequence(rng, T, N, I, H)
-        cases.append(Case(args, reference_sequence_backward(*args)))
-        per_step.append(bptt(*args)[1])
+    cases = random_cases(np.random.default_rng(seed), shapes, random_sequence, reference_sequence_backward)
+    per_step = [bptt(*case.args)[1] for case in cases]
 
     def diagnose(checks, results):
         specific = _accumulation_diagnosis(checks, results, per_step, tolerance)

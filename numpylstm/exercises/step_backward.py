@@ -19,7 +19,7 @@ import numpy as np
 
 from ..functional import GATES, lstm_step_backward, lstm_step_forward
 from ._report import POINTS
-from ._run import Case, Exercise, Mistake, check_arguments, evaluate, library_kernels, run_exercise
+from ._run import Exercise, Mistake, check_arguments, evaluate, library_kernels, random_cases, run_exercise
 from .step_forward import STEP_SHAPES, random_step_inputs
 
 STEP_OUTPUTS = ("dx", "dh_prev", "dc_prev", "dW_ih", "dW_hh", "db_ih", "db_hh")
@@ -106,11 +106,7 @@ def check_step_backward(student_fn, tolerance=1e-8, seed=0, shapes=STEP_SHAPES):
     ExerciseReport (``.passed``, ``.status``, ``.wrong_outputs()``, ``.wrong_gates(name)``, ``.hints``)
     """
     tolerance, seed = check_arguments(tolerance, seed, shapes, ("N", "I", "H"))
-    rng = np.random.default_rng(seed)
-    cases = []
-    for N, I, H in shapes:
-        cache, dh_next, dc_next = random_step(rng, N, I, H)
-        cases.append(Case((dh_next, dc_next, cache), list(lstm_step_backward(dh_next, dc_next, cache))))
+    cases = random_cases(np.random.default_rng(seed), shapes, random_step_backward_args, lstm_step_backward)
 
     def diagnose(checks, results):
         return gate_diagnosis(checks, OUTPUT_HINTS, tolerance)
@@ -124,10 +120,10 @@ BACKWARD_EXERCISE = Exercise(
     forbidden=library_kernels("functional.lstm_step_backward", "functional.lstm_backward", "fast.lstm_backward"))
 
 
-def random_step(rng, N, I, H):
-    """A forward step on random float64 inputs with distinct non-zero biases, and random dh, dc."""
+def random_step_backward_args(rng, N, I, H):
+    """``(dh_next, dc_next, cache)``: a forward step on random inputs (distinct non-zero biases), random dh, dc."""
     _, _, cache = lstm_step_forward(*random_step_inputs(rng, N, I, H))
-    return cache, rng.standard_normal((N, H)), rng.standard_normal((N, H))
+    return rng.standard_normal((N, H)), rng.standard_normal((N, H)), cache
 
 
 # ---------------------------------------------------------------- the known mistakes

@@ -16,8 +16,8 @@ import numpy as np
 
 from ..functional import GATES, lstm_step_forward, sigmoid, split_gates
 from ._report import POINTS
-from ._run import (Case, Exercise, Mistake, check_arguments, evaluate, library_kernels, output_hints_for,
-                   run_exercise)
+from ._run import (Exercise, Mistake, check_arguments, evaluate, library_kernels, output_hints_for,
+                   random_cases, run_exercise)
 
 STEP_SHAPES = ((2, 3, 4), (3, 5, 2), (1, 2, 3))   # (N, I, H): no two sizes that hide a transpose
 
@@ -74,10 +74,7 @@ def check_step_forward(student_fn, tolerance=1e-8, seed=0, shapes=STEP_SHAPES):
     """
     tolerance, seed = check_arguments(tolerance, seed, shapes, ("N", "I", "H"))
     rng = np.random.default_rng(seed)
-    cases = []
-    for N, I, H in shapes:
-        args = random_step_inputs(rng, N, I, H)
-        cases.append(Case(args, list(lstm_step_forward(*args)[:2])))
+    cases = random_cases(rng, shapes, random_step_inputs, lambda *args: lstm_step_forward(*args)[:2])
     probes = [gate_probe(rng, gate, N, I, H) for gate in GATES for N, I, H in shapes[:1]]
 
     def diagnose(checks, results):
