@@ -33,7 +33,6 @@ def _load(name):
 
 
 editions = _load("editions")          # needs nothing but the standard library, like `make student`
-collect = _load("collect")
 
 EXPECTED = ["01_rnn", "02_lstm_cell", "03_lstm_bptt", "04_gradient_checking", "05_gates_and_gradient_flow",
             "06_time_series", "07_classification_and_char_lm", "08_seq2seq"]
@@ -278,19 +277,22 @@ def test_a_region_that_would_leak_or_that_nbgrader_refuses_is_refused(cell, word
 
 
 # --------------------------------------------------------------------------------- grading
-def test_collected_submissions_are_graded_one_line_per_student(tmp_path):
+def test_a_folder_of_submissions_is_graded_one_line_per_student(tmp_path):
+    # one folder per student holding the course's notebooks: the six exercises, spread over
+    # notebooks 1 to 4, are graded together
     from numpylstm.exercises import grade_folder
-    for student, edition in (("ada", lambda nb, name: nb), ("bob", editions.student_notebook)):
-        folder = tmp_path / "submissions" / student
-        folder.mkdir(parents=True)
+    for student, edition in (("ada", lambda notebook, name: notebook), ("bob", editions.student_notebook)):
+        folder = tmp_path / student
+        folder.mkdir()
         for path in PATHS:
             (folder / path.name).write_text(json.dumps(edition(read(path), path.name)), encoding="utf-8")
-    collect.collect(tmp_path / "submissions", tmp_path / "graded")
-    grades = {grade.student: grade for grade in grade_folder(tmp_path / "graded")}
+    grades = {grade.student: grade for grade in grade_folder(tmp_path)}
+    assert sorted(grades) == ["ada", "bob"]
     assert grades["ada"].points == grades["ada"].max_points == 12
+    assert "WRONG" not in grades["ada"].line() and "not done" not in grades["ada"].line()
     assert grades["bob"].points == 0 and grades["bob"].max_points == 12
-    assert all(e.function in CHECKERS for e in grades["bob"].exercises)
-    raises_naming(ValueError, lambda: collect.collect(tmp_path / "graded", tmp_path / "x"), "one folder per student")
+    assert [e.function for e in grades["bob"].exercises] == list(CHECKERS)
+    assert all(e.summary == "not done" for e in grades["bob"].exercises)
 
 
 # -------------------------------------------------------------------- running the notebooks
