@@ -103,7 +103,8 @@ def plot_loss(history, logy="auto", title="Training", loss_baseline=None, metric
     loss_baseline = _baseline(loss_baseline, "loss_baseline")
     metric_baseline = _baseline(metric_baseline, "metric_baseline")
     panels = 2 if val_metric is not None else 1
-    fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 4.2), squeeze=False)
+    # The sizes the notebooks' committed outputs were drawn at; the legends below go outside them.
+    fig, axes = plt.subplots(1, panels, figsize=(6 if panels == 1 else 10, 4), squeeze=False)
     ax = axes[0, 0]
     ax.plot(epochs, train_loss, marker=".", label="training loss")
     if val_loss is not None:
@@ -204,7 +205,7 @@ def plot_prediction(y_true, y_pred, baseline=None, title="Prediction", labels=("
         if array.shape != arrays["y_true"].shape:
             raise ValueError(f"{name} must have the shape of y_true {arrays['y_true'].shape} "
                              f"after flattening, got {array.shape}")
-    fig, ax = plt.subplots(figsize=(9, 4.2))
+    fig, ax = plt.subplots(figsize=(9, 4))
     truth = arrays["y_true"]
     ax.plot(truth, color="black", linewidth=1.5, label=labels[0])
     for (name, array), label, style in zip(list(arrays.items())[1:], labels[1:], ("-", ":")):
