@@ -1,15 +1,28 @@
-r"""A sequence-to-sequence encoder-decoder (Sutskever et al., 2014) built from LSTMs.
+r"""Sequence-to-sequence encoder-decoders (Sutskever et al., 2014) built from LSTMs.
 
-The encoder reads the source tokens and hands its final state ``(h_n, c_n)``
-to the decoder as the decoder's initial state; the decoder predicts the
-target one token at a time::
+The encoder reads the source and hands its final state ``(h_n, c_n)`` to the
+decoder as the decoder's initial state; the decoder predicts the target one
+step at a time. Two models follow this plan.
+
+``Seq2Seq`` (``Encoder`` + ``Decoder``) reads and writes token ids::
 
     src ──Embedding──LSTM──► (h_n, c_n) ──► LSTM──Linear──► logits (T_tgt, N, V)
                                           ▲
                     tgt_in ──Embedding────┘      tgt_in = [start, y_1, ..., y_{T-1}]
 
+``FeatureSeq2Seq`` (``FeatureEncoder`` + ``FeatureDecoder``) reads feature
+vectors (a multivariate time series, sensor frames) and predicts frames of
+``output_size`` numbers::
+
+    x ──LSTM──► (h_n, c_n) ──► LSTM──Linear──► y_pred (T_out, N, output_size)
+                               ▲
+                        y_in ──┘                 y_in = [start, y_1, ..., y_{T-1}]
+
 Training uses *teacher forcing*: the decoder's input at step t is the true
-token y_{t-1}, not its own guess, so one forward pass covers the whole target.
+previous target y_{t-1} (a token, or a frame), not its own guess, so one
+forward pass covers the whole target. Prediction runs the decoder free: each
+step reads back what the previous step produced (``Seq2Seq.greedy_decode``,
+``FeatureSeq2Seq.predict``).
 
 Backward runs the same path in reverse. The decoder's gradient with respect
 to its initial state, ``(dh0, dc0)``, is the gradient with respect to the
@@ -19,9 +32,12 @@ are not used, so their gradient is zero). This is the one line that lets the
 loss on the target train the encoder.
 
 Layout: time-major by default, like the rest of the library: token ids
-(T, N), logits (T, N, V). With ``batch_first=True`` ids are (N, T) and logits
-(N, T, V). Token ids are integer arrays; token 0..V-1 are the vocabulary.
+(T, N), logits (T, N, V), feature vectors (T, N, features). With
+``batch_first=True`` ids are (N, T), logits (N, T, V), features (N, T, features).
+Token ids are integer arrays; token 0..V-1 are the vocabulary.
 """
+import contextlib
+
 import numpy as np
 
 from . import _validate as check
@@ -31,7 +47,78 @@ from .module import Module
 from .recurrent import LSTM
 
 
-class Encoder(Module):
+# ------------------------------------------------------------ what both kinds share
+class _EncoderLSTM(Module):
+    """An encoder's LSTM run: ``self.lstm`` over the (embedded) source, its gradient handed back."""
+
+    def _encode(self, inputs, lengths):
+        out, state = self.lstm(inputs, lengths=lengths)
+        self._push_cache(out.shape)
+        return out, state
+
+    def _encode_backward(self, d_out, d_state):
+        """The gradient with respect to the LSTM's input; ``d_out`` None stands for zeros."""
+        out_shape = self._pop_cache()
+        if d_out is None:   # a Seq2Seq uses only the final state, so its outputs have no gradient
+            d_out = get_array_module(self.lstm.weight_ih_l0.data).zeros(out_shape, dtype=self.dtype)
+        d_inputs, _ = self.lstm.backward(d_out, d_state)
+        return d_inputs
+
+
+class _DecoderLSTM(Module):
+    """A decoder's LSTM run from a given state, then ``self.head`` on every step; and its backward."""
+
+    def _decode(self, inputs, state):
+        hidden, state = self.lstm(inputs, state)
+        out = self.head(hidden)
+        self._push_cache(out.shape)
+        return out, state
+
+    def _decode_backward(self, d_out, d_state, name, what):
+        """``(d_inputs, (dh0, dc0))``; ``name`` and ``what`` name ``d_out`` and the output in messages."""
+        d_out = check.float_array(d_out, name, self.dtype)
+        check.shape_equal(d_out, name, self._pop_cache(), f"(the shape of the {what})")
+        return self.lstm.backward(self.head.backward(d_out), d_state)
+
+
+class _EncoderDecoder(Module):
+    """An ``encoder`` whose final state starts a ``decoder``: forward, backward, the batch check."""
+
+    def _encode_decode(self, src, tgt_in, src_lengths):
+        _, encoder_state = self.encoder(src, lengths=src_lengths)
+        out, _ = self.decoder(tgt_in, encoder_state)
+        self._push_cache(None)  # a marker: backward-before-forward names the model
+        return out
+
+    def _backward(self, d_out):
+        """``(d_src, d_tgt_in)``: the decoder's ``(dh0, dc0)`` is the gradient of the encoder's final state."""
+        self._pop_cache()
+        d_tgt_in, d_encoder_state = self.decoder.backward(d_out)
+        d_src = self.encoder.backward(None, d_encoder_state)
+        return d_src, d_tgt_in
+
+
+def _same_batch(sizes, names):
+    """Refuse a source and a target of different batch sizes N, naming both."""
+    (n_src, n_tgt), (src, tgt) = sizes, names
+    if n_src != n_tgt:
+        raise ValueError(f"{src} and {tgt} must hold the same number of sequences N, got N={n_src} "
+                         f"in {src} and N={n_tgt} in {tgt}")
+
+
+@contextlib.contextmanager
+def _eval_mode(model):
+    """Run the block in eval mode (no caches recorded, no dropout), then restore the model's mode."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
+# ------------------------------------------------------------------------- tokens
+class Encoder(_EncoderLSTM):
     r"""Embedding + LSTM: ``out, (h_n, c_n) = encoder(src, lengths=None)``.
 
     Parameters
@@ -65,20 +152,14 @@ class Encoder(Module):
                          batch_first=batch_first, dtype=dtype, seed=lstm_seed)
 
     def forward(self, src, lengths=None):
-        out, state = self.lstm(self.embedding(src, name="src"), lengths=lengths)
-        self._push_cache(out.shape)
-        return out, state
+        return self._encode(self.embedding(src, name="src"), lengths)
 
     def backward(self, d_out=None, d_state=None):
-        out_shape = self._pop_cache()
-        if d_out is None:
-            d_out = get_array_module(self.lstm.weight_ih_l0.data).zeros(out_shape, dtype=self.dtype)
-        d_embedded, _ = self.lstm.backward(d_out, d_state)
-        self.embedding.backward(d_embedded)
+        self.embedding.backward(self._encode_backward(d_out, d_state))
         return None
 
 
-class Decoder(Module):
+class Decoder(_DecoderLSTM):
     r"""Embedding + LSTM + Linear head: ``logits, (h_n, c_n) = decoder(tgt_in, state)``.
 
     The head was named ``out`` before version 0.2; weights saved under ``out.*`` still load.
@@ -117,21 +198,15 @@ class Decoder(Module):
         self.head = Linear(hidden_size, vocab_size, dtype=dtype, seed=head_seed)
 
     def forward(self, tgt_in, state=None):
-        hidden, state = self.lstm(self.embedding(tgt_in, name="tgt_in"), state)
-        logits = self.head(hidden)
-        self._push_cache(logits.shape)
-        return logits, state
+        return self._decode(self.embedding(tgt_in, name="tgt_in"), state)
 
     def backward(self, d_logits, d_state=None):
-        d_logits = check.float_array(d_logits, "d_logits", self.dtype)
-        check.shape_equal(d_logits, "d_logits", self._pop_cache(), "(the shape of the logits)")
-        d_hidden = self.head.backward(d_logits)
-        d_embedded, d_state0 = self.lstm.backward(d_hidden, d_state)
+        d_embedded, d_state0 = self._decode_backward(d_logits, d_state, "d_logits", "logits")
         self.embedding.backward(d_embedded)
         return None, d_state0
 
 
-class Seq2Seq(Module):
+class Seq2Seq(_EncoderDecoder):
     r"""Encoder-decoder for token sequences, trained with teacher forcing.
 
     ``logits = model(src, tgt_in, src_lengths=None)``, then with a loss
@@ -189,14 +264,8 @@ class Seq2Seq(Module):
         return ids.shape[0] if self.batch_first else ids.shape[1]
 
     def forward(self, src, tgt_in, src_lengths=None):
-        n_src, n_tgt = self._batch_size(src, "src"), self._batch_size(tgt_in, "tgt_in")
-        if n_src != n_tgt:
-            raise ValueError(f"src and tgt_in must hold the same number of sequences N, got N={n_src} "
-                             f"in src and N={n_tgt} in tgt_in")
-        _, encoder_state = self.encoder(src, lengths=src_lengths)
-        logits, _ = self.decoder(tgt_in, encoder_state)
-        self._push_cache(None)  # a marker: backward-before-forward names Seq2Seq
-        return logits
+        _same_batch((self._batch_size(src, "src"), self._batch_size(tgt_in, "tgt_in")), ("src", "tgt_in"))
+        return self._encode_decode(src, tgt_in, src_lengths)
 
     def backward(self, d_logits):
         """Backpropagate ``d_logits`` (the shape of the logits) through decoder and encoder.
@@ -204,10 +273,7 @@ class Seq2Seq(Module):
         Adds every parameter's gradient into ``.grad``. Returns ``(None, None)``:
         ``src`` and ``tgt_in`` are token ids and have no gradient.
         """
-        self._pop_cache()
-        _, d_encoder_state = self.decoder.backward(d_logits)
-        self.encoder.backward(None, d_encoder_state)
-        return None, None
+        return self._backward(d_logits)
 
     def greedy_decode(self, src, start_token, end_token, max_len, src_lengths=None):
         r"""Decode a batch greedily: at each step feed back the most likely token.
@@ -238,12 +304,8 @@ class Seq2Seq(Module):
         start_token = _token(start_token, "start_token", V)
         end_token = _token(end_token, "end_token", V)
         max_len = check.positive_int(max_len, "max_len")
-        was_training = self.training
-        self.eval()
-        try:
+        with _eval_mode(self):
             tokens, lengths = self._greedy_steps(src, src_lengths, N, start_token, end_token, max_len)
-        finally:
-            self.train(was_training)
         return (tokens.T if self.batch_first else tokens), lengths
 
     def _greedy_steps(self, src, src_lengths, N, start_token, end_token, max_len):
