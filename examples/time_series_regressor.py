@@ -40,6 +40,11 @@ def build_model(seed=0):
     return SequenceRegressor(10, 20, output_size=1, num_layers=2, batch_first=True, seed=seed)
 
 
+def build_optimizer(model):
+    # torch.optim.Adam's defaults: betas (0.9, 0.999), eps 1e-8 added after the bias correction.
+    return Adam(model.parameters(), lr=0.001)
+
+
 def train_step(model, optimizer, x, y):
     """One Adam step on the batch (x, y); returns the loss before the step, as loss.item()."""
     optimizer.zero_grad()                   # backward adds into .grad, as in PyTorch
@@ -52,7 +57,7 @@ def train_step(model, optimizer, x, y):
 def main():
     rng = np.random.default_rng(0)
     model = build_model()
-    optimizer = Adam(model.parameters(), lr=0.001)
+    optimizer = build_optimizer(model)
     with limit_blas_threads(1):             # small matrices: one BLAS thread is faster
         for epoch in range(100):
             x, y = rng.standard_normal((32, 5, 10)), rng.standard_normal((32, 1))   # a fresh random batch
