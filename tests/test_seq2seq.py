@@ -176,20 +176,27 @@ def reversal_batch(rng, N, min_len, max_len, pad=0):
     return src, lengths, tgt_in, tgt_out, mask
 
 
+def adam_losses(model, lr, steps, loss_and_gradient):
+    """``steps`` Adam steps on one batch; ``loss_and_gradient()`` runs the forward and the loss."""
+    optimizer = Adam(model.parameters(), lr=lr)
+    losses = []
+    for _ in range(steps):
+        optimizer.zero_grad()
+        loss, d_output = loss_and_gradient()
+        model.backward(d_output)
+        optimizer.step()
+        losses.append(loss)
+    return losses
+
+
 @pytest.fixture(scope="module")
 def reverser():
     """A Seq2Seq trained (in well under a second) to reverse 16 fixed sequences of lengths 2-4."""
     rng = np.random.default_rng(0)
     src, lengths, tgt_in, tgt_out, mask = reversal_batch(rng, 16, 2, 4)
     model = Seq2Seq(END + 1, 8, 24, seed=0)
-    optimizer = Adam(model.parameters(), lr=0.03)
-    losses = []
-    for _ in range(120):
-        optimizer.zero_grad()
-        loss, dlogits = cross_entropy(model(src, tgt_in, src_lengths=lengths), tgt_out, mask)
-        model.backward(dlogits)
-        optimizer.step()
-        losses.append(loss)
+    losses = adam_losses(model, 0.03, 120, lambda: cross_entropy(model(src, tgt_in, src_lengths=lengths), tgt_out,
+                                                                  mask))
     return model, src, lengths, losses
 
 
@@ -456,14 +463,7 @@ def sine_continuer():
     series = np.sin(frequency * np.arange(18)[:, None] + phase)[..., None]      # (T, N, 1)
     x, y = series[:12], series[12:]
     model = FeatureSeq2Seq(1, 16, 1, seed=0)
-    optimizer = Adam(model.parameters(), lr=0.02)
-    losses = []
-    for _ in range(150):
-        optimizer.zero_grad()
-        loss, d_pred = mse_loss(model(x, model.decoder_input(y, start=x[-1])), y)
-        model.backward(d_pred)
-        optimizer.step()
-        losses.append(loss)
+    losses = adam_losses(model, 0.02, 150, lambda: mse_loss(model(x, model.decoder_input(y, start=x[-1])), y))
     return model, x, y, losses
 
 
