@@ -316,10 +316,7 @@ def _state_dict_problems(params, state_dict, strict):
 
 def _entry_problem(name, value, param):
     """What is wrong with one state-dict entry for ``param``, or None."""
-    # A NumPy or CuPy array, or what io declares of a file's entry before reading it (its shape
-    # and dtype, no data), is checked as it is; anything else is read as an array first.
-    described = isinstance(getattr(value, "dtype", None), np.dtype) and isinstance(getattr(value, "shape", None), tuple)
-    if not described:
+    if not isinstance(getattr(value, "dtype", None), np.dtype):   # else an array, or what a file's header declares
         try:   # a list, a torch tensor (also one that requires grad)
             value = check.host_array(value, f"entry {name!r}")
         except (TypeError, ValueError):  # ragged nested lists, a tensor on a GPU
