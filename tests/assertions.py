@@ -2,6 +2,8 @@
 import numpy as np
 import pytest
 
+from numpylstm import _validate
+
 
 def raises_naming(error, call, *fragments):
     """Run ``call``; it must raise ``error`` whose message holds every fragment. Returns the message."""
@@ -20,3 +22,9 @@ def random_array(rng, shape, scale, dtype=np.float64):
 def assert_finite(*arrays):
     for array in arrays:
         assert np.all(np.isfinite(array)), "a well-formed call returned nan or inf"
+
+
+def memory_of(monkeypatch, n_bytes):
+    """Make every size check of the library see ``n_bytes`` available, and look memory up for any size."""
+    monkeypatch.setattr(_validate, "available_memory", lambda xp=np: n_bytes)
+    monkeypatch.setattr(_validate, "ALWAYS_FITS", 0)
