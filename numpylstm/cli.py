@@ -153,9 +153,9 @@ def main(argv=None):
             return args.run(args)
     except SystemExit as stop:  # argparse: --help (0) or a bad argument (2, message printed)
         return stop.code if isinstance(stop.code, int) else 1
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError) as error:  # a size too large for memory too (_validate.TooLargeError)
         return _fail(2, error)
-    except OSError as error:  # e.g. --out in a folder that cannot be written
+    except (OSError, MemoryError) as error:  # an --out that cannot be written; memory that ran out anyway
         return _fail(1, error)
     except KeyboardInterrupt:
         print("numpylstm: interrupted", file=sys.stderr)
