@@ -31,7 +31,7 @@ import numpy as np
 from . import _validate as check
 from .backend import get_array_module
 from .data import make_rng, minibatches
-from .losses import _checked_logits, _integer_target, _keep_weights
+from .losses import _checked_logits, _class_ids, _keep_weights
 from .optim import clip_grad_norm, global_norm
 
 
@@ -350,7 +350,8 @@ def accuracy(logits, target, mask=None):
     Parameters
     ----------
     logits : (..., C) float scores
-    target : (...) integer class ids (``logits.shape[:-1]``)
+    target : (...) integer class ids in [0, C) (``logits.shape[:-1]``); masked positions may hold
+        anything (as in ``losses.cross_entropy``)
     mask : optional (...) bool / 0-1 array; only positions where it is true count
 
     Returns
@@ -359,11 +360,9 @@ def accuracy(logits, target, mask=None):
     """
     logits = _checked_logits(logits)
     xp = get_array_module(logits)
-    target = _integer_target(target, logits.shape[:-1])
-    correct = xp.argmax(logits, axis=-1) == xp.asarray(target)
-    if mask is None:
-        return float(correct.mean())
-    keep = _keep_weights(mask, target.shape, logits.dtype, xp) > 0
+    keep = _keep_weights(mask, logits.shape[:-1], logits.dtype, xp) > 0
+    target = _class_ids(target, logits.shape[:-1], logits.shape[-1], keep, xp)
+    correct = xp.argmax(logits, axis=-1) == target
     return float(correct[keep].mean())
 
 

@@ -375,3 +375,11 @@ def test_accuracy_names_bad_targets_and_masks(target, mask, error, fragments):
 def test_accuracy_refuses_empty_logits_and_takes_lists():
     raises_naming(ValueError, lambda: train.accuracy(np.zeros((0, 3)), np.zeros(0, dtype=int)), "logits", "empty")
     assert train.accuracy(np.eye(2, 3), [0, 0]) == 0.5
+
+
+def test_accuracy_refuses_class_ids_out_of_range_read_in_their_own_dtype():
+    logits = np.eye(2, 3)
+    raises_naming(ValueError, lambda: train.accuracy(logits, np.array([0, 3])), "target", "[0, 2]", "from 0 to 3")
+    raises_naming(ValueError, lambda: train.accuracy(logits, np.array([0, 2 ** 64 - 1], dtype=np.uint64)),
+                  "target", f"from 0 to {2 ** 64 - 1}")
+    assert train.accuracy(logits, np.array([0, -100]), mask=[1, 0]) == 1.0   # padding is not read
