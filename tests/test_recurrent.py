@@ -1219,3 +1219,24 @@ def test_a_forward_whose_buffers_cannot_fit_is_refused_and_records_nothing(monke
     assert not lstm._caches
     memory_of(monkeypatch, needed)
     lstm(x)                                        # exactly enough: it runs
+
+
+# ------------------------------------------------------------------ types (issue 14)
+def test_a_float32_lstm_refuses_float64_values_beyond_float32_naming_the_argument(engine):
+    lstm = LSTM(2, 3, dtype=np.float32, engine=engine)
+    huge = np.full((2, 1, 2), 1e39)
+    raises_naming(ValueError, lambda: lstm(huge), "input holds values up to 1e+39", "float32")
+    state = (np.full((1, 1, 3), -1e39), np.zeros((1, 1, 3)))
+    raises_naming(ValueError, lambda: lstm(np.zeros((2, 1, 2)), state), "h0 (state[0])", "1e+39")
+    assert not lstm._caches
+    out, _ = lstm(np.full((2, 1, 2), 3e38))        # large, but float32 holds it
+    assert_finite(out)
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda lstm: lstm(np.ma.masked_array(np.zeros((2, 1, 2)))), "input"),
+    (lambda lstm: lstm(np.zeros((2, 1, 2)), lengths=np.ma.masked_array([2], [True])), "lengths"),
+    (lambda lstm: LSTMCell(2, 3)(np.ma.masked_array(np.zeros((1, 2)))), "input"),
+])
+def test_masked_arrays_are_refused_naming_the_argument(call, name):
+    raises_naming(TypeError, lambda: call(LSTM(2, 3)), f"{name} must be a plain array", "MaskedArray")
