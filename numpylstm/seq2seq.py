@@ -28,7 +28,7 @@ from . import _validate as check
 from .backend import get_array_module
 from .layers import Embedding, Linear, spawn_seeds
 from .module import Module
-from .recurrent import LSTM
+from .recurrent import LSTM, checked_lengths
 
 
 class Encoder(Module):
@@ -179,17 +179,23 @@ class Seq2Seq(Module):
     def extra_repr(self):
         return f"batch_first={self.batch_first}"
 
-    def _batch_size(self, ids, name):
-        """N of a 2-D, non-empty id array in this model's layout."""
-        if not hasattr(ids, "ndim"):
-            ids = np.asarray(ids)
+    def _time_and_batch(self, ids, name):
+        """``(T, N)`` of a 2-D, non-empty id array in this model's layout (ragged lists and floats refused)."""
+        ids = check.integer_array(ids, name, what="integer token ids")
         layout = "(N, T)" if self.batch_first else "(T, N)"
         check.ndim_in(ids, name, (2,), f"a 2-D array of token ids {layout}")
         check.non_empty(ids, name)
-        return ids.shape[0] if self.batch_first else ids.shape[1]
+        return (ids.shape[1], ids.shape[0]) if self.batch_first else ids.shape
+
+    def _source(self, src, src_lengths):
+        """N of ``src``, with ``src_lengths`` checked under its own name (the encoder calls it lengths)."""
+        T, N = self._time_and_batch(src, "src")
+        if src_lengths is not None:
+            checked_lengths(src_lengths, T, N, "src_lengths")
+        return N
 
     def forward(self, src, tgt_in, src_lengths=None):
-        n_src, n_tgt = self._batch_size(src, "src"), self._batch_size(tgt_in, "tgt_in")
+        n_src, (_, n_tgt) = self._source(src, src_lengths), self._time_and_batch(tgt_in, "tgt_in")
         if n_src != n_tgt:
             raise ValueError(f"src and tgt_in must hold the same number of sequences N, got N={n_src} "
                              f"in src and N={n_tgt} in tgt_in")
@@ -233,11 +239,13 @@ class Seq2Seq(Module):
             The number of tokens before the end token (max_len when none came):
             ``tokens[:lengths[n], n]`` is sequence n's output.
         """
-        N = self._batch_size(src, "src")
+        N = self._source(src, src_lengths)
         V = self.tgt_vocab_size
         start_token = _token(start_token, "start_token", V)
         end_token = _token(end_token, "end_token", V)
         max_len = check.positive_int(max_len, "max_len")
+        check.fits_in_memory(max_len * N, np.int64, f"greedy_decode(max_len={max_len}) of {N} sequences",
+                             "the tokens it may generate")
         was_training = self.training
         self.eval()
         try:

@@ -307,3 +307,32 @@ def test_encoder_and_decoder_name_their_gradients():
     raises_naming(ValueError, lambda: encoder.backward(np.zeros((1, 3, 2))), "d_out", "(1, 3, 3)", "(1, 3, 2)")
     decoder(ids)
     raises_naming(ValueError, lambda: decoder.backward(np.zeros((1, 3, 4))), "d_logits", "(1, 3, 5)", "(1, 3, 4)")
+
+
+# ------------------------------------------------------------------- issue 14: names and sizes
+@pytest.mark.parametrize("call, fragments", [
+    (lambda m: m([[1, 2], [3]], np.zeros((2, 2), int)), ["src must be a rectangular", "ragged"]),
+    (lambda m: m(np.zeros((2, 2), int), [[1], [2, 3]]), ["tgt_in must be a rectangular", "ragged"]),
+    (lambda m: m.greedy_decode([[1, 2], [3]], 1, 2, 5), ["src must be a rectangular", "ragged"]),
+    (lambda m: m(np.zeros((3, 2), int), np.zeros((2, 2), int), src_lengths=[[1], [2, 3]]),
+     ["src_lengths must be a rectangular", "ragged"]),
+    (lambda m: m(np.zeros((3, 2), int), np.zeros((2, 2), int), src_lengths=[1, 4]),
+     ["src_lengths must hold values in [1, 3]", "T=3"]),
+    (lambda m: m(np.zeros((3, 2), int), np.zeros((2, 2), int), src_lengths=[1.0, 2.0]), ["src_lengths", "float64"]),
+    (lambda m: m.greedy_decode(np.zeros((3, 2), int), 1, 2, 5, src_lengths=[1, 2, 3]), ["src_lengths", "(2,)"]),
+])
+def test_ids_and_lengths_are_named_as_seq2seq_calls_them(call, fragments):
+    model = Seq2Seq(VOCAB, 3, 4, seed=0)
+    error = TypeError if "float64" in fragments else ValueError
+    raises_naming(error, lambda: call(model), *fragments)
+    assert all(not m._caches for m in model.modules())
+
+
+def test_greedy_decode_refuses_a_max_len_that_cannot_fit(monkeypatch):
+    model = Seq2Seq(VOCAB, 3, 4, seed=0)
+
+    def ran(*args):
+        raise AssertionError("decoding started before max_len was refused")
+    monkeypatch.setattr(Seq2Seq, "_greedy_steps", ran)
+    raises_naming(MemoryError, lambda: model.greedy_decode(np.zeros((3, 2), int), 1, 2, 10 ** 18),
+                  "greedy_decode(max_len=1000000000000000000) of 2 sequences", "EiB")
