@@ -262,7 +262,10 @@ BAD_CALLS = [
     (lambda: data.load_text("hamlet"), ValueError, ["name", "hamlet", "sonnets"]),
     (lambda: data.CharVocab(""), ValueError, ["text", "empty"]),
     (lambda: data.CharVocab("abc").encode("abz"), ValueError, ["vocabulary", "'z'"]),
-    (lambda: data.CharVocab("abc").decode(np.array([0, 3])), ValueError, ["ids", "0..2", "3"]),
+    (lambda: data.CharVocab("abc").decode(np.array([0, 3])), ValueError, ["ids", "[0, 2]", "3"]),
+    (lambda: data.CharVocab("abc").decode(np.array([0, 2 ** 64 - 1], np.uint64)), ValueError,
+     ["ids", "[0, 2]", str(2 ** 64 - 1)]),
+    (lambda: data.CharVocab("abc").decode([[0], [1, 2]]), ValueError, ["ids", "ragged"]),
     (lambda: data.CharVocab("abc").decode(np.array([0.0])), TypeError, ["ids", "float64"]),
     (lambda: data.char_windows(np.arange(5), 5), ValueError, ["ids", "6", "5"]),
     (lambda: data.exact_match(np.zeros((2, 3)), np.zeros((2, 3), int), np.ones((2, 3), bool)),
@@ -275,6 +278,25 @@ BAD_CALLS = [
     (lambda: list(data.minibatches(batch_size=2)), ValueError, ["at least one array"]),
     (lambda: list(data.minibatches(np.zeros((0, 2)), batch_size=2)), ValueError, ["empty", "0 samples"]),
     (lambda: data.train_test_split(np.arange(2), test_fraction=0.9), ValueError, ["test_fraction", "no training"]),
+    # issue 14: flags, ragged lists, masks, and sizes that cannot fit
+    (lambda: list(data.minibatches(np.zeros(5), batch_size=2, drop_last="no")), TypeError, ["drop_last", "'no'"]),
+    (lambda: list(data.minibatches(np.zeros(5), batch_size=2, shuffle="no")), TypeError, ["shuffle", "'no'"]),
+    (lambda: data.train_test_split(np.zeros(5), shuffle=1), TypeError, ["shuffle", "True or False", "1"]),
+    (lambda: data.exact_match([[1], [1, 2]], np.zeros((2, 2), int), np.ones((2, 2), bool)), ValueError,
+     ["predicted", "ragged"]),
+    (lambda: data.exact_match(np.zeros((2, 2), int), [[1], [1, 2]], np.ones((2, 2), bool)), ValueError,
+     ["target", "ragged"]),
+    (lambda: data.exact_match(np.zeros((2, 2), int), np.zeros((2, 2), int), np.full((2, 2), 0.5)), ValueError,
+     ["target_mask", "0 and 1"]),
+    (lambda: data.exact_match(np.ma.masked_array(np.zeros((2, 2), int)), np.zeros((2, 2), int), np.ones((2, 2))),
+     TypeError, ["predicted", "MaskedArray"]),
+    (lambda: data.adding_problem(10 ** 12), MemoryError, ["adding_problem(n_samples=1000000000000, seq_len=50)",
+                                                          "needs", "its arrays"]),
+    (lambda: data.reversal_task(10, max_len=10 ** 15), MemoryError, ["reversal_task", "max_len=1000000000000000"]),
+    (lambda: data.sine_series(10 ** 15), MemoryError, ["sine_series(n_steps=1000000000000000)"]),
+    (lambda: data.classification_task(10 ** 11), MemoryError, ["classification_task(n_samples=100000000000"]),
+    (lambda: data.char_windows(np.arange(10 ** 6), 500_000, step=1), MemoryError,
+     ["char_windows of 500000 windows (seq_len=500000)"]),
 ]
 
 
@@ -307,3 +329,5 @@ def test_unigram_entropy_refuses_negative_ids_and_a_too_small_vocabulary():
     raises_naming(ValueError, lambda: data.unigram_entropy(np.array([1, 5]), n_tokens=3), "n_tokens=3", "5")
     raises_naming(TypeError, lambda: data.unigram_entropy(np.array([1, 2]), n_tokens="3"), "n_tokens")
     assert data.unigram_entropy(np.array([0, 1]), n_tokens=4) == pytest.approx(np.log(2))
+    # a vocabulary far larger than memory: ids that never occur are not counted one by one
+    assert data.unigram_entropy(np.array([0, 1]), n_tokens=10 ** 15) == pytest.approx(np.log(2))
