@@ -98,7 +98,7 @@ def float_dtype(dtype, name="dtype"):
     """``dtype`` as a NumPy float32 or float64 dtype."""
     try:
         resolved = np.dtype(dtype)
-    except TypeError:
+    except (TypeError, ValueError, SyntaxError):  # NumPy parses some strings as Python ("01": SyntaxError)
         raise TypeError(f"{name} must be float32 or float64, got {dtype!r}") from None
     if resolved not in (np.float32, np.float64):
         raise TypeError(f"{name} must be float32 or float64, got {resolved}")

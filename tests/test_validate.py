@@ -163,3 +163,8 @@ def test_fits_in_memory_refuses_what_no_array_can_address_even_when_memory_is_un
                                            (2 ** 70, "1024.0 EiB"), (2 ** 200, "1.4e+42 EiB")])
 def test_bytes_text(n_bytes, text):
     assert check.bytes_text(n_bytes) == text
+
+
+@pytest.mark.parametrize("dtype", ["01", "x", "(", "f8,", "3f8", np.int64])
+def test_float_dtype_refuses_every_other_dtype_or_string_as_a_type_error(dtype):
+    raises_naming(TypeError, lambda: check.float_dtype(dtype, "dtype"), "dtype must be float32 or float64")
