@@ -348,7 +348,8 @@ def reversal_task(n_samples, n_symbols=10, min_len=3, max_len=8, seed=None):
     ReversalData (see its docstring for the arrays and their shapes)
     """
     n_samples = check.positive_int(n_samples, "n_samples")
-    n_symbols = check.positive_int(n_symbols, "n_symbols")
+    n_symbols = check.integer(n_symbols, "n_symbols", 1, np.iinfo(np.int64).max - FIRST_SYMBOL,
+                              context=" (token ids are int64)")
     min_len = check.positive_int(min_len, "min_len")
     max_len = check.positive_int(max_len, "max_len")
     if min_len > max_len:
@@ -520,6 +521,7 @@ def char_windows(ids, seq_len, step=None):
     check.ndim_in(ids, "ids", (1,), "a 1-d array of character ids (L,)")
     seq_len = check.positive_int(seq_len, "seq_len")
     step = seq_len if step is None else check.positive_int(step, "step")
+    step = min(step, len(ids))   # a longer step gives the same single window (and stays an index)
     if len(ids) < seq_len + 1:
         raise ValueError(f"ids must hold at least seq_len + 1 = {seq_len + 1} characters, got {len(ids)}")
     n_windows = -(-(len(ids) - seq_len) // step)
@@ -546,9 +548,14 @@ def char_task(seq_len=64, test_fraction=0.1, step=None, name="sonnets"):
     """
     text = load_text(name)
     test_fraction = _fraction(test_fraction, "test_fraction")
+    seq_len = check.positive_int(seq_len, "seq_len")
     vocab = CharVocab(text)
     ids = vocab.encode(text)
     cut = len(ids) - math.ceil(test_fraction * len(ids))
+    for part, size in (("training", cut), ("test", len(ids) - cut)):
+        if size < seq_len + 1:
+            raise ValueError(f"test_fraction={test_fraction} leaves {size} characters of {len(ids)} for {part}, "
+                             f"fewer than one window needs (seq_len + 1 = {seq_len + 1})")
     X_train, Y_train = char_windows(ids[:cut], seq_len, step)
     X_test, Y_test = char_windows(ids[cut:], seq_len, step)
     return CharTask(X_train, Y_train, X_test, Y_test, vocab)
@@ -573,11 +580,13 @@ def unigram_entropy(ids, n_tokens=None):
     ids = _integer_ids(ids)
     if ids.size == 0:
         raise ValueError("ids must not be empty")
-    if ids.min() < 0:
+    if int(ids.min()) < 0:
         raise ValueError(f"ids must be token ids >= 0, got values from {ids.min()} to {ids.max()}")
-    if n_tokens is not None and ids.max() >= check.positive_int(n_tokens, "n_tokens"):
+    if n_tokens is not None and int(ids.max()) >= check.positive_int(n_tokens, "n_tokens"):
         raise ValueError(f"ids must be below n_tokens={n_tokens}, got values up to {ids.max()}")
-    counts = np.bincount(ids.ravel())   # ids that never occur add nothing: no need for n_tokens zeros
-    p = counts[counts > 0] / ids.size
+    # Counts of the ids that occur (ids that never occur add nothing): memory of the size of ids,
+    # where bincount would allocate one count per possible id up to the largest.
+    _, counts = np.unique(ids, return_counts=True)
+    p = counts / ids.size
     return float(-(p * np.log(p)).sum())
 

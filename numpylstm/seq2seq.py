@@ -65,6 +65,7 @@ class Encoder(Module):
                          batch_first=batch_first, dtype=dtype, seed=lstm_seed)
 
     def forward(self, src, lengths=None):
+        src = token_ids(src, "src", self.lstm.batch_first)
         out, state = self.lstm(self.embedding(src, name="src"), lengths=lengths)
         self._push_cache(out.shape)
         return out, state
@@ -117,6 +118,7 @@ class Decoder(Module):
         self.head = Linear(hidden_size, vocab_size, dtype=dtype, seed=head_seed)
 
     def forward(self, tgt_in, state=None):
+        tgt_in = token_ids(tgt_in, "tgt_in", self.lstm.batch_first)
         hidden, state = self.lstm(self.embedding(tgt_in, name="tgt_in"), state)
         logits = self.head(hidden)
         self._push_cache(logits.shape)
@@ -272,6 +274,15 @@ class Seq2Seq(Module):
             if bool(finished.all()):
                 break
         return xp.stack(steps), lengths
+
+
+def token_ids(ids, name, batch_first):
+    """``ids`` as an integer array of token ids (T, N) ((N, T) with ``batch_first``) or (T,) unbatched,
+    refused under its own name otherwise (the LSTM behind the embedding would call it ``input``)."""
+    ids = check.integer_array(ids, name, what="integer token ids")
+    layout = "(N, T)" if batch_first else "(T, N)"
+    check.ndim_in(ids, name, (1, 2), f"token ids {layout}, or (T,) unbatched")
+    return ids
 
 
 def _sizes(**sizes):

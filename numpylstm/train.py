@@ -475,7 +475,8 @@ def predict(model, inputs, batch_size=None):
     try:
         outputs = []
         for batch in minibatches(*inputs, batch_size=batch_size, shuffle=False):
-            outputs.append(model(*batch))
+            with _naming("inputs do not fit the model"):
+                outputs.append(model(*batch))
             if batch_size < n:   # more than one batch: the outputs will be joined along axis 0
                 _check_samples_first(outputs[-1], len(batch[0]))
     finally:

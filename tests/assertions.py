@@ -28,3 +28,18 @@ def memory_of(monkeypatch, n_bytes):
     """Make every size check of the library see ``n_bytes`` available, and look memory up for any size."""
     monkeypatch.setattr(_validate, "available_memory", lambda xp=np: n_bytes)
     monkeypatch.setattr(_validate, "ALWAYS_FITS", 0)
+
+
+def refused_naming(call, name):
+    """Run ``call``: it may succeed (the value was acceptable); if it raises, the error must be a
+    ValueError or TypeError whose message names ``name`` (for a size that cannot fit, a
+    ``TooLargeError`` shows the value instead, in the module it sizes). Returns the error or None."""
+    try:
+        call()
+    except _validate.TooLargeError as error:
+        assert "needs" in str(error), str(error)
+        return error
+    except (ValueError, TypeError) as error:
+        assert name in str(error), f"{name!r} is not in the message {str(error)!r}"
+        return error
+    return None

@@ -3,14 +3,14 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from numpylstm.gradcheck import numerical_gradient, rel_error
 from numpylstm.losses import cross_entropy, log_softmax, mse_loss
 
-from assertions import assert_finite, raises_naming, random_array
-from strategies import (array_of_dtype, float_arrays, float_dtypes, input_scales, refused_dtypes, seeds, small_sizes,
-                        wrong_shapes)
+from assertions import assert_finite, raises_naming, random_array, refused_naming
+from strategies import (array_of_dtype, float_arrays, float_dtypes, hostile_values, input_scales, refused_dtypes, seeds,
+                        small_sizes, wrong_shapes)
 
 TOLERANCE = 1e-6
 PARITY = 1e-9
@@ -436,3 +436,17 @@ def test_masked_arrays_are_refused_naming_the_argument(call, name):
 def test_a_float64_target_beyond_float32_is_refused_for_float32_predictions():
     raises_naming(ValueError, lambda: mse_loss(np.zeros(2, np.float32), np.array([1.0, 1e39])), "target",
                   "1e+39", "float32")
+
+
+LOSS_CALLS = {
+    "mse_loss": (mse_loss, dict(pred=np.zeros((2, 1)), target=np.ones((2, 1)))),
+    "cross_entropy": (cross_entropy, dict(logits=np.zeros((2, 3)), target=np.array([0, 2]), mask=np.array([1, 0]))),
+}
+
+
+@settings(max_examples=100)
+@given(case=st.sampled_from(sorted(LOSS_CALLS)), value=hostile_values, data=st.data())
+def test_fuzzed_arguments_are_refused_naming_them(case, value, data):
+    call, valid = LOSS_CALLS[case]
+    argument = data.draw(st.sampled_from(sorted(valid)))
+    refused_naming(lambda: call(**dict(valid, **{argument: value})), argument)

@@ -1,6 +1,7 @@
 """The models: shapes, gradients against finite differences and PyTorch, planted bugs, sampling."""
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import numpylstm.models as models
 from numpylstm import check_gradients
@@ -8,7 +9,8 @@ from numpylstm.gradcheck import rel_error
 from numpylstm.layers import Embedding
 from numpylstm.models import CharLM, last_hidden, SequenceClassifier, SequenceRegressor, softmax
 
-from assertions import raises_naming
+from assertions import raises_naming, refused_naming
+from strategies import hostile_values
 
 PARITY_TOLERANCE = 1e-9
 
@@ -430,3 +432,43 @@ def test_sample_names_logits_that_are_not_finite():
 def test_models_refuse_masked_input_naming_it():
     x = np.ma.masked_array(np.zeros((5, 2, 1)), mask=np.zeros((5, 2, 1), bool))
     raises_naming(TypeError, lambda: SequenceRegressor(1, 3)(x), "input must be a plain array", "MaskedArray")
+
+
+# ------------------------------------------------------------- issue 14: fuzzed arguments
+MODEL_CALLS = {
+    "SequenceRegressor": (SequenceRegressor, dict(input_size=1, hidden_size=3, output_size=1, num_layers=1, head="last",
+                                                  bidirectional=False, dropout=0.0, batch_first=False,
+                                                  dtype=np.float64, seed=0)),
+    "SequenceRegressor.forward": (lambda **kw: SequenceRegressor(1, 3, seed=0)(**kw),
+                                  dict(x=np.zeros((4, 2, 1)), lengths=np.array([4, 2]))),
+    "SequenceClassifier": (SequenceClassifier, dict(input_size=1, hidden_size=3, num_classes=2, num_layers=1,
+                                                    head_hidden=None, vocab_size=None, bidirectional=False,
+                                                    dropout=0.0, batch_first=False, dtype=np.float64, seed=0)),
+    "SequenceClassifier.forward": (lambda **kw: SequenceClassifier(2, 3, 2, vocab_size=5, seed=0)(**kw),
+                                   dict(x=np.zeros((4, 2), int), lengths=None)),
+    "CharLM": (CharLM, dict(vocab_size=5, embedding_dim=2, hidden_size=3, num_layers=1, dropout=0.0,
+                            batch_first=False, dtype=np.float64, seed=0)),
+    "CharLM.forward": (lambda **kw: CharLM(5, 2, 3, seed=0)(**kw), dict(ids=np.zeros((3, 2), int), state=None)),
+    "CharLM.backward": (lambda **kw: forward_then(CharLM(5, 2, 3, seed=0), np.zeros((3, 2), int)).backward(**kw),
+                        dict(d_logits=np.zeros((3, 2, 5)), d_state=None)),
+    "CharLM.sample": (lambda **kw: CharLM(5, 2, 3, seed=0).sample(**kw),
+                      dict(prefix=[1], length=3, temperature=1.0, seed=0)),
+}
+# The float input of the models is the LSTM's input and named as PyTorch names it.
+MESSAGE_NAMES = {"x": ("x", "input")}
+
+
+def forward_then(model, *inputs):
+    model(*inputs)
+    return model
+
+
+@pytest.mark.filterwarnings("ignore:dropout option adds dropout")   # dropout > 0 with one layer: valid, warned
+@settings(max_examples=300)
+@given(case=st.sampled_from(sorted(MODEL_CALLS)), value=hostile_values, data=st.data())
+def test_fuzzed_arguments_are_refused_naming_them(case, value, data):
+    call, valid = MODEL_CALLS[case]
+    argument = data.draw(st.sampled_from(sorted(valid)))
+    names = MESSAGE_NAMES.get(argument, (argument,))
+    error = refused_naming(lambda: call(**dict(valid, **{argument: value})), "")
+    assert error is None or "needs" in str(error) or any(name in str(error) for name in names), str(error)

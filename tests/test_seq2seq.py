@@ -1,13 +1,15 @@
 """Seq2Seq: end-to-end gradient check, PyTorch parity, greedy decoding, a small training run, input checks."""
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from numpylstm.gradcheck import check_gradients, rel_error
 from numpylstm.losses import cross_entropy
 from numpylstm.optim import Adam
 from numpylstm.seq2seq import Decoder, Encoder, Seq2Seq
 
-from assertions import raises_naming
+from assertions import raises_naming, refused_naming
+from strategies import hostile_values
 
 PARITY = 1e-9
 VOCAB = 6
@@ -336,3 +338,24 @@ def test_greedy_decode_refuses_a_max_len_that_cannot_fit(monkeypatch):
     monkeypatch.setattr(Seq2Seq, "_greedy_steps", ran)
     raises_naming(MemoryError, lambda: model.greedy_decode(np.zeros((3, 2), int), 1, 2, 10 ** 18),
                   "greedy_decode(max_len=1000000000000000000) of 2 sequences", "EiB")
+
+
+SEQ2SEQ_CALLS = {
+    "Seq2Seq": (Seq2Seq, dict(vocab_size=5, embedding_dim=2, hidden_size=3, num_layers=1, tgt_vocab_size=None,
+                              dropout=0.0, batch_first=False, dtype=np.float64, seed=0)),
+    "Seq2Seq.forward": (lambda **kw: Seq2Seq(5, 2, 3, seed=0)(**kw),
+                        dict(src=np.zeros((3, 2), int), tgt_in=np.zeros((2, 2), int), src_lengths=np.array([3, 1]))),
+    "greedy_decode": (lambda **kw: Seq2Seq(5, 2, 3, seed=0).greedy_decode(**kw),
+                      dict(src=np.zeros((3, 2), int), start_token=1, end_token=2, max_len=4, src_lengths=None)),
+    "Encoder": (Encoder, dict(vocab_size=5, embedding_dim=2, hidden_size=3, num_layers=1, dropout=0.0,
+                              batch_first=False, dtype=np.float64, seed=0)),
+    "Decoder.forward": (lambda **kw: Decoder(5, 2, 3, seed=0)(**kw), dict(tgt_in=np.zeros((2, 2), int), state=None)),
+}
+
+
+@settings(max_examples=200)
+@given(case=st.sampled_from(sorted(SEQ2SEQ_CALLS)), value=hostile_values, data=st.data())
+def test_fuzzed_arguments_are_refused_naming_them(case, value, data):
+    call, valid = SEQ2SEQ_CALLS[case]
+    argument = data.draw(st.sampled_from(sorted(valid)))
+    refused_naming(lambda: call(**dict(valid, **{argument: value})), argument)

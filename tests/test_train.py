@@ -1,6 +1,7 @@
 """The training loop: learning, seeding, early stopping, the NaN/Inf guard, clipping, eval-mode validation."""
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from numpylstm import data, Tanh, train
 from numpylstm.backend import to_device, to_numpy
@@ -10,7 +11,8 @@ from numpylstm.models import SequenceClassifier, SequenceRegressor
 from numpylstm.module import Module
 from numpylstm.optim import Adam, CosineDecay, SGD
 
-from assertions import raises_naming
+from assertions import raises_naming, refused_naming
+from strategies import hostile_values
 
 
 def linear_problem(n=64, seed=0):
@@ -537,3 +539,38 @@ def test_without_the_guard_early_stopping_says_when_no_val_loss_was_finite(capsy
                         batch_size=4, val_data=(X, X), early_stopping=5, nan_guard=False)
     assert history.best_epoch is None
     assert "no epoch had a finite val_loss; the model keeps its last weights" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------- issue 14: fuzzed arguments
+def fit_arguments():
+    """A valid fit call's arguments (epochs is left out of the fuzzing: any positive count is valid, and long)."""
+    model = Linear(3, 1, seed=0)
+    return dict(model=model, loss_fn=mse_loss, optimizer=SGD(model.parameters(), lr=0.1),
+                train_data=(X16, Y16), batch_size=4, val_data=(X16[:4], Y16[:4]), metric=None, clip=None,
+                early_stopping=None, seed=0, quiet=True, nan_guard=True, shuffle=True, scheduler=None)
+
+
+@settings(max_examples=200)
+@given(argument=st.sampled_from(sorted(fit_arguments())), value=hostile_values)
+def test_fuzzed_fit_arguments_are_refused_naming_them_before_any_step(argument, value):
+    kwargs = fit_arguments()
+    model, optimizer = kwargs["model"], kwargs["optimizer"]
+    before = weights(model)
+    kwargs[argument] = value
+    if refused_naming(lambda: train.fit(**kwargs, epochs=1), argument) is not None:
+        assert optimizer.steps_taken == 0
+        assert all(np.array_equal(now, before[name]) for name, now in weights(model).items())
+
+
+PREDICT_AND_ACCURACY = {
+    "predict": (lambda **kw: train.predict(Linear(3, 1, seed=0), **kw), dict(inputs=X16, batch_size=5)),
+    "accuracy": (train.accuracy, dict(logits=np.eye(2, 3), target=np.array([0, 1]), mask=np.array([1, 0]))),
+}
+
+
+@settings(max_examples=100)
+@given(case=st.sampled_from(sorted(PREDICT_AND_ACCURACY)), value=hostile_values, data=st.data())
+def test_fuzzed_predict_and_accuracy_arguments_are_refused_naming_them(case, value, data):
+    call, valid = PREDICT_AND_ACCURACY[case]
+    argument = data.draw(st.sampled_from(sorted(valid)))
+    refused_naming(lambda: call(**dict(valid, **{argument: value})), argument)
