@@ -359,3 +359,11 @@ def test_fuzzed_arguments_are_refused_naming_them(case, value, data):
     call, valid = SEQ2SEQ_CALLS[case]
     argument = data.draw(st.sampled_from(sorted(valid)))
     refused_naming(lambda: call(**dict(valid, **{argument: value})), argument)
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: Decoder(VOCAB, 3, 4, seed=0)(0), "tgt_in"),
+    (lambda: Encoder(VOCAB, 3, 4, seed=0)(np.zeros((2, 2, 2), int)), "src"),
+])
+def test_encoder_and_decoder_name_ids_of_the_wrong_rank(call, name):
+    raises_naming(ValueError, call, f"{name} must be token ids (T, N), or (T,) unbatched")
