@@ -1,6 +1,7 @@
 """Assertions shared by the test files."""
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from numpylstm import _validate
 
@@ -30,9 +31,9 @@ def memory_of(monkeypatch, n_bytes):
     monkeypatch.setattr(_validate, "ALWAYS_FITS", 0)
 
 
-def refused_naming(call, name):
+def refused_naming(call, *names):
     """Run ``call``: it may succeed (the value was acceptable); if it raises, the error must be a
-    ValueError or TypeError whose message names ``name`` (for a size that cannot fit, a
+    ValueError or TypeError whose message holds one of ``names`` (for a size that cannot fit, a
     ``TooLargeError`` shows the value instead, in the module it sizes). Returns the error or None."""
     try:
         call()
@@ -40,6 +41,25 @@ def refused_naming(call, name):
         assert "needs" in str(error), str(error)
         return error
     except (ValueError, TypeError) as error:
-        assert name in str(error), f"{name!r} is not in the message {str(error)!r}"
+        assert any(name in str(error) for name in names), f"none of {names} is in the message {str(error)!r}"
         return error
     return None
+
+
+def fuzzed_arguments_test(calls, max_examples, names=None):
+    """A hypothesis test: one argument of one valid call of ``calls`` replaced by a hostile value must be
+    accepted or refused naming it (``refused_naming``).
+
+    ``calls`` maps a case to ``(function, valid keyword arguments)``; ``names`` maps an argument to the
+    names its messages may use instead (the models' ``x`` is the LSTM's ``input``).
+    """
+    from strategies import hostile_values
+
+    @pytest.mark.filterwarnings("ignore:dropout option adds dropout")   # dropout > 0 with one layer: valid, warned
+    @settings(max_examples=max_examples)
+    @given(case=st.sampled_from(sorted(calls)), value=hostile_values, data=st.data())
+    def test(case, value, data):
+        call, valid = calls[case]
+        argument = data.draw(st.sampled_from(sorted(valid)))
+        refused_naming(lambda: call(**dict(valid, **{argument: value})), *(names or {}).get(argument, (argument,)))
+    return test

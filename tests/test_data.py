@@ -1,12 +1,12 @@
 """Built-in tasks: shapes, seeding, targets recomputed independently, splits, vocabulary, batching."""
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, strategies as st
 
 from numpylstm import data
 
-from assertions import raises_naming, refused_naming
-from strategies import hostile_values, seeds
+from assertions import fuzzed_arguments_test, raises_naming
+from strategies import seeds
 
 
 # ------------------------------------------------------------------------ sine
@@ -364,12 +364,7 @@ DATA_CALLS = {
 }
 
 
-@settings(max_examples=300)
-@given(case=st.sampled_from(sorted(DATA_CALLS)), value=hostile_values, data=st.data())
-def test_fuzzed_arguments_are_refused_naming_them(case, value, data):
-    call, valid = DATA_CALLS[case]
-    argument = data.draw(st.sampled_from(sorted(valid)))
-    refused_naming(lambda: call(**dict(valid, **{argument: value})), argument)
+test_fuzzed_arguments_are_refused_naming_them = fuzzed_arguments_test(DATA_CALLS, 300)
 
 
 def test_a_char_task_split_too_small_for_one_window_names_test_fraction():

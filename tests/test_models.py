@@ -1,7 +1,6 @@
 """The models: shapes, gradients against finite differences and PyTorch, planted bugs, sampling."""
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
 
 import numpylstm.models as models
 from numpylstm import check_gradients
@@ -9,8 +8,7 @@ from numpylstm.gradcheck import rel_error
 from numpylstm.layers import Embedding
 from numpylstm.models import CharLM, last_hidden, SequenceClassifier, SequenceRegressor, softmax
 
-from assertions import raises_naming, refused_naming
-from strategies import hostile_values
+from assertions import fuzzed_arguments_test, raises_naming
 
 PARITY_TOLERANCE = 1e-9
 
@@ -454,8 +452,7 @@ MODEL_CALLS = {
     "CharLM.sample": (lambda **kw: CharLM(5, 2, 3, seed=0).sample(**kw),
                       dict(prefix=[1], length=3, temperature=1.0, seed=0)),
 }
-# The float input of the models is the LSTM's input and named as PyTorch names it.
-MESSAGE_NAMES = {"x": ("x", "input")}
+# (the float input x of the models is the LSTM's input, named as PyTorch names it)
 
 
 def forward_then(model, *inputs):
@@ -463,12 +460,4 @@ def forward_then(model, *inputs):
     return model
 
 
-@pytest.mark.filterwarnings("ignore:dropout option adds dropout")   # dropout > 0 with one layer: valid, warned
-@settings(max_examples=300)
-@given(case=st.sampled_from(sorted(MODEL_CALLS)), value=hostile_values, data=st.data())
-def test_fuzzed_arguments_are_refused_naming_them(case, value, data):
-    call, valid = MODEL_CALLS[case]
-    argument = data.draw(st.sampled_from(sorted(valid)))
-    names = MESSAGE_NAMES.get(argument, (argument,))
-    error = refused_naming(lambda: call(**dict(valid, **{argument: value})), "")
-    assert error is None or "needs" in str(error) or any(name in str(error) for name in names), str(error)
+test_fuzzed_arguments_are_refused_naming_them = fuzzed_arguments_test(MODEL_CALLS, 300, names={"x": ("x", "input")})

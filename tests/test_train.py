@@ -11,7 +11,7 @@ from numpylstm.models import SequenceClassifier, SequenceRegressor
 from numpylstm.module import Module
 from numpylstm.optim import Adam, CosineDecay, SGD
 
-from assertions import raises_naming, refused_naming
+from assertions import fuzzed_arguments_test, raises_naming, refused_naming
 from strategies import hostile_values
 
 
@@ -568,9 +568,4 @@ PREDICT_AND_ACCURACY = {
 }
 
 
-@settings(max_examples=100)
-@given(case=st.sampled_from(sorted(PREDICT_AND_ACCURACY)), value=hostile_values, data=st.data())
-def test_fuzzed_predict_and_accuracy_arguments_are_refused_naming_them(case, value, data):
-    call, valid = PREDICT_AND_ACCURACY[case]
-    argument = data.draw(st.sampled_from(sorted(valid)))
-    refused_naming(lambda: call(**dict(valid, **{argument: value})), argument)
+test_fuzzed_predict_and_accuracy_arguments_are_refused_naming_them = fuzzed_arguments_test(PREDICT_AND_ACCURACY, 100)
