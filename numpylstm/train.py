@@ -105,6 +105,9 @@ def fit(model, loss_fn, optimizer, train_data, epochs, batch_size=32, val_data=N
     and a dry run, in eval mode (it records nothing and draws no dropout mask), passes
     the first ``batch_size`` samples of each through the model, the loss and the metric,
     so data of the wrong shape or dtype is refused naming ``train_data`` or ``val_data``.
+    A value refused only in a later batch (a token id out of range) stops training at
+    that step, naming ``train_data`` (or ``val_data``), the epoch and the step, with the
+    model at its weights from before that step.
 
     Parameters
     ----------
@@ -216,7 +219,9 @@ def _run_epoch(loop, epoch, train, val, metric, history, epochs, quiet):
     loss, grad_norm = _train_epoch(loop, train.inputs, train.targets, epoch, history)
     val_loss, val_metric = None, None
     if val is not None:
-        val_loss, val_metric = _evaluate(loop.model, loop.loss_fn, metric, val.inputs, val.targets, loop.batch_size)
+        with _naming(f"val_data, in the validation after epoch {epoch}"):
+            val_loss, val_metric = _evaluate(loop.model, loop.loss_fn, metric, val.inputs, val.targets,
+                                             loop.batch_size)
         if loop.guard is not None:
             loop.guard.check_loss(val_loss, (epoch, None, history), "the validation loss")
     history.epoch.append(epoch)
@@ -236,7 +241,10 @@ def _train_epoch(loop, inputs, targets, epoch, history):
     batches = minibatches(*inputs, *targets, batch_size=loop.batch_size, shuffle=loop.shuffle, seed=loop.rng)
     for step, batch in enumerate(batches, start=1):
         try:
-            loss, norm = _train_step(loop, batch[:n_in], batch[n_in:], (epoch, step, history))
+            # The dry run saw the first batch; values refused in a later one are named here.
+            with _naming(f"train_data, in the batch of epoch {epoch}, step {step} (the model holds its "
+                         "weights from before that step)"):
+                loss, norm = _train_step(loop, batch[:n_in], batch[n_in:], (epoch, step, history))
         except BaseException:
             loop.model.clear_caches()  # a failed step must not leave a cache for the next backward
             raise
@@ -337,7 +345,7 @@ def _diverged(where, what, detail):
     epoch, step, history = where
     place = f"epoch {epoch}, step {step}" if step is not None else f"epoch {epoch}, in validation"
     message = (f"training diverged at {place}: {what} {detail}. "
-               "Try a smaller learning rate, gradient clipping (clip=1.0), or check the inputs.")
+               "Try a smaller learning rate, gradient clipping (clip=1.0), or rescaled data.")
     raise TrainingDiverged(message, epoch, step, what, history)
 
 
@@ -345,16 +353,15 @@ def _at_finite_weights(diverged, model, stopper, history):
     """``diverged`` with the weights the model is left with said, after restoring the best ones (early stopping)."""
     if stopper is not None and stopper.best_state is not None:
         history.best_epoch = stopper.restore(model)
-        weights = (f"the model holds the weights of epoch {history.best_epoch}, the best val_loss "
-                   f"({stopper.best_loss:.4g})")
+        weights = (f"Early stopping restored the weights of epoch {history.best_epoch}, the best val_loss "
+                   f"({stopper.best_loss:.4g}).")
     elif diverged.step is None:
-        weights = f"the model holds its weights from the end of epoch {diverged.epoch}"
+        weights = f"The model holds its weights from the end of epoch {diverged.epoch}."
     else:
-        weights = "the model holds its last finite weights, from before that step"
+        weights = "The model holds its last finite weights, from before that step."
     model.train()
-    return TrainingDiverged(f"{diverged} Early stopping: {weights}." if stopper is not None else
-                            f"{diverged} {weights[0].upper()}{weights[1:]}.",
-                            diverged.epoch, diverged.step, diverged.tensor, diverged.history)
+    return TrainingDiverged(f"{diverged} {weights}", diverged.epoch, diverged.step, diverged.tensor,
+                            diverged.history)
 
 
 class _EarlyStopping:

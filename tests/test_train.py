@@ -527,7 +527,7 @@ def test_divergence_with_early_stopping_restores_the_best_weights():
         train.fit(model, mse_loss, ScriptedOptimizer(model, [3.0, 1.25, 2.0, np.nan]), (X, X), epochs=6,
                   batch_size=4, val_data=(X, X), early_stopping=3, quiet=True)
     assert info.value.epoch == 4 and info.value.history.best_epoch == 2
-    assert "Early stopping: the model holds the weights of epoch 2, the best val_loss (0.0625)" in str(info.value)
+    assert "Early stopping restored the weights of epoch 2, the best val_loss (0.0625)." in str(info.value)
     assert model.weight.data[0, 0] == 1.25
 
 
@@ -569,3 +569,18 @@ PREDICT_AND_ACCURACY = {
 
 
 test_fuzzed_predict_and_accuracy_arguments_are_refused_naming_them = fuzzed_arguments_test(PREDICT_AND_ACCURACY, 100)
+
+
+def test_a_value_refused_in_a_later_batch_names_the_data_the_epoch_and_the_step():
+    X, y = data.classification_task(12, seq_len=7, n_classes=2, seed=0)
+    y[9] = 5                                      # a class id out of range, in the third batch of 4
+    model = SequenceClassifier(1, 3, 2, batch_first=True, seed=0)
+    optimizer = SGD(model.parameters(), lr=0.1)
+    raises_naming(ValueError, lambda: train.fit(model, cross_entropy, optimizer, (X, y), epochs=1, batch_size=4,
+                                                shuffle=False, quiet=True),
+                  "train_data, in the batch of epoch 1, step 3", "weights from before that step", "from 0 to 5")
+    assert optimizer.steps_taken == 2 and all(not m._caches for m in model.modules())
+    val = (X[:4], np.where(np.arange(4) == 3, 7, y[:4]))
+    raises_naming(ValueError, lambda: train.fit(model, cross_entropy, optimizer, (X[:8], y[:8]), epochs=1,
+                                                batch_size=2, val_data=val, quiet=True),
+                  "val_data, in the validation after epoch 1", "from 0 to 7")
