@@ -67,8 +67,8 @@ def buffers_fit(module, T, N, n_values):
                              "or on smaller batches")
     else:
         needs_for, advice = "its outputs", ": run it on smaller batches"
-    xp = get_array_module(module.parameters()[0].data)
-    check.fits_in_memory(n_values, module.dtype, what, needs_for, advice, xp=xp)
+    weights = module.weight_ih_l0.data   # every sequence module has it; its device is where buffers go
+    check.fits_in_memory(n_values, weights.dtype, what, needs_for, advice, xp=get_array_module(weights))
 
 
 def checked_lengths(lengths, T, N, name="lengths"):
