@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: demo test notebooks bench bench-quick bench-gpu gradcheck clean
+.PHONY: demo test notebooks bench bench-quick bench-gpu gradcheck dist clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -41,5 +41,15 @@ bench-quick: $(VENV)/.installed
 bench-gpu: $(VENV)/.installed
 	$(PY) benchmarks/bench_gpu.py
 
+$(VENV)/.installed-build: | $(PY)
+	$(PIP) build
+	touch $@
+
+# The source package (numpylstm-VERSION.tar.gz) and the wheel, made afresh in dist/.
+dist: $(VENV)/.installed-build
+	rm -rf dist
+	$(PY) -m build --outdir dist .
+
+# Removes everything made here, the weights that `numpylstm train` saved in runs/ included.
 clean:
-	rm -rf $(VENV) demo-output .pytest_cache .hypothesis *.egg-info
+	rm -rf $(VENV) demo-output runs build dist .pytest_cache .hypothesis *.egg-info

@@ -21,9 +21,6 @@ failed gradient check or a file that could not be written, 2 bad arguments),
 so tests and scripts can call it without a subprocess.
 """
 import argparse
-import contextlib
-import ctypes
-import os
 import sys
 import textwrap
 import time
@@ -34,6 +31,7 @@ import numpy as np
 from . import __version__, io, tasks
 from .plot import plot_loss, plot_prediction, save_figure
 from .tasks import DEFAULTS, TASKS
+from .threads import limit_blas_threads
 
 DEMO_OUT = "demo-output"
 TRAIN_OUT = "runs"
@@ -162,48 +160,9 @@ def main(argv=None):
         return 130
 
 
-@contextlib.contextmanager
 def single_threaded_blas():
-    """Run the block with NumPy's bundled OpenBLAS on one thread, then restore its thread count.
-
-    Why: these models multiply small matrices (a batch of 32 by a hidden size of 32 to
-    128). Splitting such a product over threads costs more than it saves, and when the
-    cores are busy with other work the threads wait for each other: on a shared 2-core
-    machine one training step of the char model took 2.7 s with OpenBLAS's default
-    threads and 0.09 s with one. A user who sets ``OPENBLAS_NUM_THREADS`` or
-    ``OMP_NUM_THREADS`` keeps their choice; without a bundled OpenBLAS (MKL, Accelerate,
-    CuPy) nothing changes.
-    """
-    control = None
-    if not any(os.environ.get(name) for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")):
-        control = _openblas_thread_control()
-    if control is None:
-        yield
-        return
-    get_threads, set_threads = control
-    before = get_threads()
-    set_threads(1)
-    try:
-        yield
-    finally:
-        set_threads(before)
-
-
-def _openblas_thread_control():
-    """``(get, set)`` for the thread count of the OpenBLAS shipped in NumPy's wheel, or None."""
-    libs = Path(np.__file__).resolve().parent.parent / "numpy.libs"
-    for path in sorted(libs.glob("*openblas*")) if libs.is_dir() else []:
-        try:
-            library = ctypes.CDLL(str(path))  # already loaded by NumPy: this returns the same library
-        except OSError:
-            continue
-        for prefix, suffix in (("scipy_openblas", "64_"), ("scipy_openblas", ""), ("openblas", "")):
-            get_threads = getattr(library, f"{prefix}_get_num_threads{suffix}", None)
-            set_threads = getattr(library, f"{prefix}_set_num_threads{suffix}", None)
-            if get_threads is not None and set_threads is not None:
-                get_threads.restype, set_threads.argtypes = ctypes.c_int, [ctypes.c_int]
-                return get_threads, set_threads
-    return None
+    """``limit_blas_threads(1)`` (small matrix products; ``numpylstm/threads.py`` says why)."""
+    return limit_blas_threads(1)
 
 
 def _fail(code, error):

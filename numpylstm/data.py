@@ -1,4 +1,4 @@
-# Shipped text: numpylstm/data/sonnets.txt holds Sonnets 1-25 of William Shakespeare's
+# Shipped text: numpylstm/texts/sonnets.txt holds Sonnets 1-25 of William Shakespeare's
 # "Shake-speares Sonnets" (first printed 1609; public domain), in the modernised text
 # distributed by Project Gutenberg, without its licence header and sonnet numbers (the
 # sonnets are separated by blank lines). Two typographical slips of that transcription are
@@ -34,7 +34,7 @@ import numpy as np
 from . import _validate as check
 from .backend import get_array_module, to_numpy
 
-TEXT_FOLDER = Path(__file__).resolve().parent / "data"
+TEXT_FOLDER = Path(__file__).resolve().parent / "texts"
 
 # Special tokens of ``reversal_task``; the n_symbols ordinary symbols follow them.
 PAD, START, END = 0, 1, 2
@@ -451,7 +451,7 @@ def available_texts():
 
 
 def load_text(name="sonnets"):
-    """The text shipped as ``numpylstm/data/<name>.txt`` (see the header of this file for its source)."""
+    """The text shipped as ``numpylstm/texts/<name>.txt`` (see the header of this file for its source)."""
     if not isinstance(name, str):
         raise TypeError(f"name must be a string, got {type(name).__name__}")
     names = available_texts()

@@ -36,7 +36,7 @@ def _import_torch():
     except ImportError:
         if os.environ.get("NUMPYLSTM_REQUIRE_TORCH"):
             raise
-        pytest.skip("torch is not installed: PyTorch cross-checks skipped (pip install numpylstm[torch])")
+        pytest.skip("torch is not installed: PyTorch cross-checks skipped (pip install torch)")
     return torch
 
 

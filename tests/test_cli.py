@@ -205,25 +205,21 @@ def test_cosine_decay_runs_the_learning_rate_down_half_a_cosine():
 
 
 def test_commands_run_with_one_blas_thread_and_restore_the_count(monkeypatch):
+    from threadpoolctl import threadpool_limits
     from numpylstm import cli
-    control = cli._openblas_thread_control()
-    if control is None:
-        pytest.skip("NumPy here does not bundle OpenBLAS; the CLI leaves its BLAS alone")
-    get_threads, set_threads = control
+    from numpylstm.threads import USER_CHOICE_VARIABLES, blas_threads
     seen = []
-    monkeypatch.setattr(cli, "run_gradcheck", lambda args: seen.append(get_threads()) or 0)
-    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    before = get_threads()
-    set_threads(3)
-    try:
+    monkeypatch.setattr(cli, "run_gradcheck", lambda args: seen.append(blas_threads()) or 0)
+    for name in USER_CHOICE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    with threadpool_limits(limits=2, user_api="blas"):
+        if blas_threads() != 2:
+            pytest.skip(f"NumPy's BLAS cannot run 2 threads here ({blas_threads()}); nothing to limit")
         assert main(["gradcheck"]) == 0
-        assert get_threads() == 3
-        monkeypatch.setenv("OMP_NUM_THREADS", "3")   # the user's choice is kept
+        assert blas_threads() == 2
+        monkeypatch.setenv("OMP_NUM_THREADS", "2")   # the user's choice is kept
         assert main(["gradcheck"]) == 0
-    finally:
-        set_threads(before)
-    assert seen == [1, 3]
+    assert seen == [1, 2]
 
 
 # ------------------------------------------------------------------ sizes (issue 14)

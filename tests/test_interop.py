@@ -517,3 +517,12 @@ def test_ragged_lists_and_unreadable_tensors_are_refused_naming_the_argument(tor
     raises_naming(ValueError, lambda: LSTM(3, 4)(ragged), "input", "rectangular array of floats", "ragged list")
     bfloat16 = torch.zeros((5, 2, 3), dtype=torch.bfloat16)       # a dtype NumPy does not have
     raises_naming(TypeError, lambda: LSTM(3, 4)(bfloat16), "input", "array of floats", "Tensor", "BFloat16")
+
+
+def test_load_state_dict_takes_torch_parameters_that_require_grad(torch):
+    """``dict(module.named_parameters())`` holds tensors with requires_grad: they load as their values."""
+    twin = torch.nn.LSTM(3, 4, num_layers=2, dtype=torch.float64)
+    lstm = LSTM(3, 4, num_layers=2, seed=0)
+    assert lstm.load_state_dict(dict(twin.named_parameters())) == ([], [])
+    for name, param in twin.named_parameters():
+        np.testing.assert_array_equal(lstm.state_dict()[name], param.detach().numpy())
