@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: demo test notebooks bench bench-quick bench-gpu gradcheck dist clean
+.PHONY: demo test notebooks student bench bench-quick bench-gpu gradcheck dist clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ gradcheck: $(VENV)/.installed
 
 notebooks: $(VENV)/.installed-test
 	$(PY) notebooks/execute.py --write
+
+# The student edition of the course in build/student/: solutions, answers and outputs removed
+# (nbgrader's conventions; nbgrader itself is not needed).
+student: | $(PY)
+	$(PY) notebooks/editions.py --out build/student
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_lstm.py
