@@ -316,10 +316,11 @@ def _state_dict_problems(params, state_dict, strict):
 
 def _entry_problem(name, value, param):
     """What is wrong with one state-dict entry for ``param``, or None."""
-    try:   # a list, a torch tensor (also one that requires grad), a NumPy or CuPy array
-        value = check.host_array(value, f"entry {name!r}")
-    except (TypeError, ValueError):  # ragged nested lists, a tensor on a GPU
-        return f"entry {name!r} is not an array on the CPU, got {type(value).__name__}"
+    if not isinstance(getattr(value, "dtype", None), np.dtype):   # else an array, or what a file's header declares
+        try:   # a list, a torch tensor (also one that requires grad)
+            value = check.host_array(value, f"entry {name!r}")
+        except (TypeError, ValueError):  # ragged nested lists, a tensor on a GPU
+            return f"entry {name!r} is not an array on the CPU, got {type(value).__name__}"
     if value.dtype.kind != "f":
         return f"entry {name!r} must hold floating-point values, got dtype {value.dtype}"
     got = tuple(value.shape)

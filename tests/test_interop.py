@@ -1,11 +1,10 @@
 """numpylstm.interop and torch tensors as inputs: checked against real Keras and PyTorch, float64.
 
-Keras runs on its torch backend (KERAS_BACKEND=torch, set before the import);
-without Keras or torch these tests skip (CI sets NUMPYLSTM_REQUIRE_KERAS=1 and
+Keras runs on its torch backend (KERAS_BACKEND=torch, set before the import by the ``keras`` fixture
+of conftest.py); without Keras or torch these tests skip (CI sets NUMPYLSTM_REQUIRE_KERAS=1 and
 NUMPYLSTM_REQUIRE_TORCH=1, which turns the skips into failures).
 """
 import itertools
-import os
 
 import numpy as np
 import pytest
@@ -22,23 +21,6 @@ from torch_reference import assert_distinct_biases
 
 EXACT = 1e-12     # the same arithmetic in float64 on both sides: only rounding differs
 ALL_GATE_ORDERS = ["".join(p) for p in itertools.permutations("ifgo")]
-
-
-@pytest.fixture
-def keras(monkeypatch):
-    """Keras 3 on its torch backend, computing in float64; a skip where it is not installed."""
-    monkeypatch.setenv("KERAS_BACKEND", "torch")    # read once, when keras is first imported
-    if os.environ.get("NUMPYLSTM_REQUIRE_KERAS"):
-        import keras
-    else:
-        keras = pytest.importorskip("keras")
-    if keras.backend.backend() != "torch":
-        message = f"keras was imported earlier with the {keras.backend.backend()} backend, not torch"
-        pytest.fail(message) if os.environ.get("NUMPYLSTM_REQUIRE_KERAS") else pytest.skip(message)
-    floatx = keras.config.floatx()
-    keras.config.set_floatx("float64")
-    yield keras
-    keras.config.set_floatx(floatx)
 
 
 def loaded(module, state_dict):
