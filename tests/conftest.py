@@ -43,12 +43,18 @@ def _import_torch():
 
 @pytest.fixture
 def torch():
-    """The torch module in float64, or a skip where it is not installed (a failure in CI)."""
+    """The torch module in float64 on one thread, or a skip where it is not installed (a failure in CI).
+
+    One thread: the cross-checks compute small products, which torch's thread pool slows down
+    many times over on a busy 2-core machine, and the numbers do not depend on it.
+    """
     torch = _import_torch()
-    default = torch.get_default_dtype()
+    default, threads = torch.get_default_dtype(), torch.get_num_threads()
     torch.set_default_dtype(torch.float64)
+    torch.set_num_threads(1)
     yield torch
     torch.set_default_dtype(default)   # so no other test depends on the order tests ran in
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture

@@ -33,16 +33,6 @@ PARITY = 1e-9
 CAUGHT = 1e-7      # a planted difference must show at least this far above PARITY
 
 
-@pytest.fixture
-def torch(torch):
-    """conftest.py's torch, on one thread while the test runs: these models are small, and on a busy
-    2-core machine torch's two threads waited for each other (program 3's 100 steps: 46 s, one thread 1.3 s)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield torch
-    torch.set_num_threads(threads)
-
-
 def example(name):
     """examples/NAME.py as a module (its main() does not run)."""
     spec = importlib.util.spec_from_file_location(f"examples_{name}", EXAMPLES / f"{name}.py")
