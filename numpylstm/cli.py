@@ -227,9 +227,9 @@ def main(argv=None):
             return args.run(args)
     except SystemExit as stop:  # --help and --version print and exit 0
         return stop.code if isinstance(stop.code, int) else 1
-    except (UsageError, ValueError, TypeError) as error:
+    except (UsageError, ValueError, TypeError) as error:  # a size too large for memory too (_validate.TooLargeError)
         return _fail(2, error)
-    except (FileProblem, FloatingPointError) as error:  # FloatingPointError: fit's NaN guard
+    except (FileProblem, FloatingPointError, MemoryError) as error:  # fit's divergence guard; memory that ran out anyway
         return _fail(1, error)
     except OSError as error:  # e.g. a disk that fills up while saving
         return _fail(1, _os_error_text(error))

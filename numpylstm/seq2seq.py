@@ -44,7 +44,7 @@ from . import _validate as check
 from .backend import get_array_module
 from .layers import Embedding, Linear, spawn_seeds
 from .module import Module
-from .recurrent import LSTM
+from .recurrent import LSTM, checked_lengths
 
 
 # ------------------------------------------------------------ what both kinds share
@@ -152,6 +152,7 @@ class Encoder(_EncoderLSTM):
                          batch_first=batch_first, dtype=dtype, seed=lstm_seed)
 
     def forward(self, src, lengths=None):
+        src = token_ids(src, "src", self.lstm.batch_first)
         return self._encode(self.embedding(src, name="src"), lengths)
 
     def backward(self, d_out=None, d_state=None):
@@ -198,6 +199,7 @@ class Decoder(_DecoderLSTM):
         self.head = Linear(hidden_size, vocab_size, dtype=dtype, seed=head_seed)
 
     def forward(self, tgt_in, state=None):
+        tgt_in = token_ids(tgt_in, "tgt_in", self.lstm.batch_first)
         return self._decode(self.embedding(tgt_in, name="tgt_in"), state)
 
     def backward(self, d_logits, d_state=None):
@@ -254,17 +256,23 @@ class Seq2Seq(_EncoderDecoder):
     def extra_repr(self):
         return f"batch_first={self.batch_first}"
 
-    def _batch_size(self, ids, name):
-        """N of a 2-D, non-empty id array in this model's layout."""
-        if not hasattr(ids, "ndim"):
-            ids = np.asarray(ids)
+    def _time_and_batch(self, ids, name):
+        """``(T, N)`` of a 2-D, non-empty id array in this model's layout (ragged lists and floats refused)."""
+        ids = check.integer_array(ids, name, what="integer token ids")
         layout = "(N, T)" if self.batch_first else "(T, N)"
         check.ndim_in(ids, name, (2,), f"a 2-D array of token ids {layout}")
         check.non_empty(ids, name)
-        return ids.shape[0] if self.batch_first else ids.shape[1]
+        return (ids.shape[1], ids.shape[0]) if self.batch_first else ids.shape
+
+    def _source(self, src, src_lengths):
+        """N of ``src``, with ``src_lengths`` checked under its own name (the encoder calls it lengths)."""
+        T, N = self._time_and_batch(src, "src")
+        if src_lengths is not None:
+            checked_lengths(src_lengths, T, N, "src_lengths")
+        return N
 
     def forward(self, src, tgt_in, src_lengths=None):
-        _same_batch((self._batch_size(src, "src"), self._batch_size(tgt_in, "tgt_in")), ("src", "tgt_in"))
+        _same_batch((self._source(src, src_lengths), self._time_and_batch(tgt_in, "tgt_in")[1]), ("src", "tgt_in"))
         return self._encode_decode(src, tgt_in, src_lengths)
 
     def backward(self, d_logits):
@@ -299,11 +307,13 @@ class Seq2Seq(_EncoderDecoder):
             The number of tokens before the end token (max_len when none came):
             ``tokens[:lengths[n], n]`` is sequence n's output.
         """
-        N = self._batch_size(src, "src")
+        N = self._source(src, src_lengths)
         V = self.tgt_vocab_size
         start_token = _token(start_token, "start_token", V)
         end_token = _token(end_token, "end_token", V)
         max_len = check.positive_int(max_len, "max_len")
+        check.fits_in_memory(max_len * N, np.int64, f"greedy_decode(max_len={max_len}) of {N} sequences",
+                             "the tokens it may generate")
         with _eval_mode(self):
             tokens, lengths = self._greedy_steps(src, src_lengths, N, start_token, end_token, max_len)
         return (tokens.T if self.batch_first else tokens), lengths
@@ -548,6 +558,8 @@ class FeatureSeq2Seq(_EncoderDecoder):
         """
         x, N = self._sequences(x, "x", self.input_size)
         steps = check.positive_int(steps, "steps")
+        check.fits_in_memory(steps * N * self.output_size, self.dtype, f"predict(steps={steps}) of {N} sequences",
+                             "the frames it predicts")
         frame = self._start_frame(start, N)
         frames = []
         with _eval_mode(self):
@@ -569,6 +581,15 @@ class FeatureSeq2Seq(_EncoderDecoder):
         check.shape_equal(start, "start", (N, self.output_size),
                           f"(N, output_size), or ({self.output_size},) for every sequence")
         return start
+
+
+def token_ids(ids, name, batch_first):
+    """``ids`` as an integer array of token ids (T, N) ((N, T) with ``batch_first``) or (T,) unbatched,
+    refused under its own name otherwise (the LSTM behind the embedding would call it ``input``)."""
+    ids = check.integer_array(ids, name, what="integer token ids")
+    layout = "(N, T)" if batch_first else "(T, N)"
+    check.ndim_in(ids, name, (1, 2), f"token ids {layout}, or (T,) unbatched")
+    return ids
 
 
 def _feature_sequences(array, name, features, batch_first, dtype):

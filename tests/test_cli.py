@@ -492,3 +492,21 @@ def test_commands_run_with_one_blas_thread_and_restore_the_count(monkeypatch):
         monkeypatch.setenv("OMP_NUM_THREADS", "2")   # the user's choice is kept
         assert main(["gradcheck"]) == 0
     assert seen == [1, 2]
+
+
+# ------------------------------------------------------------------ sizes (issue 14)
+@pytest.mark.parametrize("argv, fragments", [
+    (["gradcheck", "--hidden", "1000000"], ["LSTM(3, 1000000, num_layers=2) needs", "TiB"]),
+    (["gradcheck", "--layers", "99999999999999999999"], ["num_layers=99999999999999999999", "needs"]),
+])
+def test_a_size_that_cannot_fit_is_one_line_and_exit_2(capsys, argv, fragments):
+    line = assert_clean_failure(capsys, main(argv))
+    assert line.startswith("numpylstm: error: ") and all(fragment in line for fragment in fragments)
+
+
+def test_memory_that_runs_out_anyway_is_one_line_and_exit_1(capsys, monkeypatch):
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError("Unable to allocate 47.7 GiB for an array with shape (160000, 40000)")
+    monkeypatch.setattr("numpylstm.tasks.plan_gradient_check", out_of_memory)
+    line = assert_clean_failure(capsys, main(["gradcheck"]), expected_code=1)
+    assert line == "numpylstm: error: Unable to allocate 47.7 GiB for an array with shape (160000, 40000)"

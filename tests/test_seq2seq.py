@@ -10,7 +10,7 @@ from numpylstm.losses import cross_entropy, mse_loss
 from numpylstm.optim import Adam
 from numpylstm.seq2seq import Decoder, Encoder, FeatureDecoder, FeatureEncoder, FeatureSeq2Seq, Seq2Seq
 
-from assertions import raises_naming
+from assertions import fuzzed_arguments_test, raises_naming
 from torch_reference import assert_distinct_biases
 
 PARITY = 1e-9
@@ -320,6 +320,67 @@ def test_encoder_and_decoder_name_their_gradients():
     raises_naming(ValueError, lambda: decoder.backward(np.zeros((1, 3, 4))), "d_logits", "(1, 3, 5)", "(1, 3, 4)")
 
 
+# ------------------------------------------------------------------- issue 14: names and sizes
+@pytest.mark.parametrize("call, fragments", [
+    (lambda m: m([[1, 2], [3]], np.zeros((2, 2), int)), ["src must be a rectangular", "ragged"]),
+    (lambda m: m(np.zeros((2, 2), int), [[1], [2, 3]]), ["tgt_in must be a rectangular", "ragged"]),
+    (lambda m: m.greedy_decode([[1, 2], [3]], 1, 2, 5), ["src must be a rectangular", "ragged"]),
+    (lambda m: m(np.zeros((3, 2), int), np.zeros((2, 2), int), src_lengths=[[1], [2, 3]]),
+     ["src_lengths must be a rectangular", "ragged"]),
+    (lambda m: m(np.zeros((3, 2), int), np.zeros((2, 2), int), src_lengths=[1, 4]),
+     ["src_lengths must hold values in [1, 3]", "T=3"]),
+    (lambda m: m(np.zeros((3, 2), int), np.zeros((2, 2), int), src_lengths=[1.0, 2.0]), ["src_lengths", "float64"]),
+    (lambda m: m.greedy_decode(np.zeros((3, 2), int), 1, 2, 5, src_lengths=[1, 2, 3]), ["src_lengths", "(2,)"]),
+])
+def test_ids_and_lengths_are_named_as_seq2seq_calls_them(call, fragments):
+    model = Seq2Seq(VOCAB, 3, 4, seed=0)
+    error = TypeError if "float64" in fragments else ValueError
+    raises_naming(error, lambda: call(model), *fragments)
+    assert all(not m._caches for m in model.modules())
+
+
+def test_greedy_decode_refuses_a_max_len_that_cannot_fit(monkeypatch):
+    model = Seq2Seq(VOCAB, 3, 4, seed=0)
+
+    def ran(*args):
+        raise AssertionError("decoding started before max_len was refused")
+    monkeypatch.setattr(Seq2Seq, "_greedy_steps", ran)
+    raises_naming(MemoryError, lambda: model.greedy_decode(np.zeros((3, 2), int), 1, 2, 10 ** 18),
+                  "greedy_decode(max_len=1000000000000000000) of 2 sequences", "EiB")
+
+
+SEQ2SEQ_CALLS = {
+    "Seq2Seq": (Seq2Seq, dict(vocab_size=5, embedding_dim=2, hidden_size=3, num_layers=1, tgt_vocab_size=None,
+                              dropout=0.0, batch_first=False, dtype=np.float64, seed=0)),
+    "Seq2Seq.forward": (lambda **kw: Seq2Seq(5, 2, 3, seed=0)(**kw),
+                        dict(src=np.zeros((3, 2), int), tgt_in=np.zeros((2, 2), int), src_lengths=np.array([3, 1]))),
+    "greedy_decode": (lambda **kw: Seq2Seq(5, 2, 3, seed=0).greedy_decode(**kw),
+                      dict(src=np.zeros((3, 2), int), start_token=1, end_token=2, max_len=4, src_lengths=None)),
+    "Encoder": (Encoder, dict(vocab_size=5, embedding_dim=2, hidden_size=3, num_layers=1, dropout=0.0,
+                              batch_first=False, dtype=np.float64, seed=0)),
+    "Decoder.forward": (lambda **kw: Decoder(5, 2, 3, seed=0)(**kw), dict(tgt_in=np.zeros((2, 2), int), state=None)),
+    "FeatureSeq2Seq": (FeatureSeq2Seq, dict(input_size=3, hidden_size=4, output_size=2, num_layers=1, dropout=0.0,
+                                            batch_first=False, dtype=np.float64, seed=0)),
+    "FeatureSeq2Seq.forward": (lambda **kw: FeatureSeq2Seq(3, 4, 2, seed=0)(**kw),
+                               dict(x=np.zeros((4, 2, 3)), y_in=np.zeros((3, 2, 2)), lengths=np.array([4, 2]))),
+    "FeatureSeq2Seq.predict": (lambda **kw: FeatureSeq2Seq(3, 4, 2, seed=0).predict(**kw),
+                               dict(x=np.zeros((4, 2, 3)), steps=3, start=np.ones(2), lengths=None)),
+    "FeatureSeq2Seq.decoder_input": (lambda **kw: FeatureSeq2Seq(3, 4, 2, seed=0).decoder_input(**kw),
+                                     dict(y=np.zeros((3, 2, 2)), start=None)),
+}
+
+
+test_fuzzed_arguments_are_refused_naming_them = fuzzed_arguments_test(SEQ2SEQ_CALLS, 200)
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: Decoder(VOCAB, 3, 4, seed=0)(0), "tgt_in"),
+    (lambda: Encoder(VOCAB, 3, 4, seed=0)(np.zeros((2, 2, 2), int)), "src"),
+])
+def test_encoder_and_decoder_name_ids_of_the_wrong_rank(call, name):
+    raises_naming(ValueError, call, f"{name} must be token ids (T, N), or (T,) unbatched")
+
+
 # ==================================================== FeatureSeq2Seq: continuous inputs
 def feature_problem(rng, batch_first=False, T_src=4, T_out=3, N=2, input_size=3, output_size=2):
     """x and y_in in the model's layout."""
@@ -551,3 +612,13 @@ def test_feature_seq2seq_on_device_matches_the_cpu(device, xp, rng):
                                                 model.predict(array.asarray(x), 3))]
     for cpu, other in zip(results["cpu"], results[device]):
         np.testing.assert_allclose(other, cpu, rtol=1e-12, atol=1e-14)
+
+
+def test_feature_predict_refuses_steps_whose_frames_cannot_fit(monkeypatch):
+    model = FeatureSeq2Seq(3, 4, 2, seed=0)
+
+    def ran(*args, **kwargs):
+        raise AssertionError("the encoder ran before steps was refused")
+    monkeypatch.setattr(model.encoder, "forward", ran)
+    raises_naming(MemoryError, lambda: model.predict(np.zeros((4, 2, 3)), 10 ** 18),
+                  "predict(steps=1000000000000000000) of 2 sequences", "EiB")
