@@ -24,8 +24,13 @@ def notebook_paths():
     return sorted(HERE.glob("[0-9][0-9]_*.ipynb"))
 
 
-def execute_notebook(path, write=False):
-    """Run ``path`` top to bottom in a fresh kernel; raises on the first failing cell."""
+def run_notebook(notebook, folder, allow_errors=False):
+    """Run the cells of ``notebook`` (an nbformat node, changed in place) in a fresh kernel.
+
+    ``folder`` is the kernel's working directory. Without ``allow_errors`` the first failing
+    cell raises ``nbclient.exceptions.CellExecutionError``; with it, every cell runs and the
+    errors stay in the cells' outputs.
+    """
     # The kernel is started as `python -m ipykernel_launcher`: make `python` this interpreter,
     # so the notebooks import the numpylstm installed next to it.
     os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
@@ -34,10 +39,15 @@ def execute_notebook(path, write=False):
     # splits over threads at a loss (10x slower on a busy 2-core machine). One thread,
     # unless the user chose otherwise; the kernel inherits it.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(notebook, timeout=TIMEOUT_PER_CELL, kernel_name="python3",
-                            resources={"metadata": {"path": str(Path(path).parent)}})
+    client = NotebookClient(notebook, timeout=TIMEOUT_PER_CELL, kernel_name="python3", allow_errors=allow_errors,
+                            resources={"metadata": {"path": str(folder)}})
     client.execute()
+    return notebook
+
+
+def execute_notebook(path, write=False):
+    """Run ``path`` top to bottom in a fresh kernel; raises on the first failing cell."""
+    notebook = run_notebook(nbformat.read(path, as_version=4), Path(path).parent)
     if write:
         nbformat.write(notebook, path)
     return notebook

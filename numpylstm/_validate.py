@@ -6,6 +6,8 @@ without reading a traceback.
 """
 import math
 import numbers
+import os
+import sys
 
 import numpy as np
 
@@ -96,7 +98,7 @@ def float_dtype(dtype, name="dtype"):
     """``dtype`` as a NumPy float32 or float64 dtype."""
     try:
         resolved = np.dtype(dtype)
-    except TypeError:
+    except (TypeError, ValueError, SyntaxError):  # NumPy parses some strings as Python ("01": SyntaxError)
         raise TypeError(f"{name} must be float32 or float64, got {dtype!r}") from None
     if resolved not in (np.float32, np.float64):
         raise TypeError(f"{name} must be float32 or float64, got {resolved}")
@@ -123,6 +125,7 @@ def host_array(value, name, what="an array"):
     -------
     ndarray (NumPy, or CuPy if ``value`` is a CuPy array), sharing memory with ``value`` where NumPy can
     """
+    not_masked(value, name)
     if is_array(value) or isinstance(value, np.generic):
         return value
     device = getattr(getattr(value, "device", None), "type", "cpu")
@@ -135,10 +138,27 @@ def host_array(value, name, what="an array"):
     try:
         return np.asarray(value)
     except ValueError:      # NumPy refuses ragged nested lists
-        raise ValueError(f"{name} must be a rectangular {what.removeprefix('an ')}, got a ragged "
+        raise ValueError(f"{name} must be a rectangular {_without_article(what)}, got a ragged "
                          f"{type(value).__name__} (rows of different lengths)") from None
     except (TypeError, RuntimeError) as error:  # objects NumPy cannot read, dtypes it lacks (bfloat16)
         raise TypeError(f"{name} must be {what}, got {type(value).__name__} ({error})") from None
+
+
+def _without_article(what):
+    """"an array of floats" -> "array of floats", "a boolean or 0/1 array" -> "boolean or 0/1 array"."""
+    for article in ("an ", "a "):
+        if what.startswith(article):
+            return what[len(article):]
+    return what
+
+
+def not_masked(value, name):
+    """Refuse a ``numpy.ma.MaskedArray``: every computation here would read its hidden values
+    and drop its mask without a word."""
+    if isinstance(value, np.ma.MaskedArray):
+        raise TypeError(f"{name} must be a plain array, got a numpy.ma.MaskedArray, whose mask numpylstm "
+                        f"would silently ignore: pass {name}.filled(value) with the value masked entries "
+                        "should take, and give the mask where the function takes one (mask=, lengths=)")
 
 
 def float_array(value, name, dtype):
@@ -148,18 +168,58 @@ def float_array(value, name, dtype):
     converted to the dtype of the parameters it meets; integer, boolean,
     complex, string and object input is refused, because silently turning
     token ids or booleans into floats hides mistakes. Torch tensors and other
-    array-likes are read as ``host_array`` reads them.
+    array-likes are read as ``host_array`` reads them. A conversion to a
+    narrower dtype (float64 input, float32 model) that would turn finite values
+    into inf is refused, naming the largest value (NumPy only warns).
     """
     value = host_array(value, name, "an array of floats")
     if value.dtype.kind != "f":
         raise TypeError(
             f"{name} must be a floating-point array (float32 or float64), got dtype {value.dtype}"
         )
-    return get_array_module(value).asarray(value, dtype=dtype)
+    xp = get_array_module(value)
+    if dtype is None or np.dtype(dtype).itemsize >= value.dtype.itemsize:
+        return xp.asarray(value, dtype=dtype)
+    with np.errstate(over="ignore"):   # overflow is refused below, with the argument's name
+        converted = xp.asarray(value, dtype=dtype)
+    if not bool(xp.isfinite(converted).all()):
+        _refuse_overflow(value, converted, name)
+    return converted
+
+
+def _refuse_overflow(value, converted, name):
+    """Refuse ``value`` if a finite entry of it became inf in ``converted`` (nan and inf given stay)."""
+    xp = get_array_module(value)
+    overflowed = xp.isinf(converted) & xp.isfinite(value)
+    if bool(overflowed.any()):
+        largest = float(xp.abs(value[overflowed]).max())
+        limit = float(np.finfo(converted.dtype).max)
+        raise ValueError(f"{name} holds values up to {largest:.6g} in magnitude, beyond the range of "
+                         f"{converted.dtype} (largest {limit:.6g}): they would become inf. Rescale the data, "
+                         f"or build the model with dtype=np.float64")
+
+
+def all_finite(array, name, advice=""):
+    """Refuse a floating ``array`` holding nan or inf, with their count and the first position.
+
+    Integer and boolean arrays pass unread (they cannot hold either).
+    """
+    if array.dtype.kind not in "fc":
+        return array
+    xp = get_array_module(array)
+    finite = xp.isfinite(array)
+    if bool(finite.all()):
+        return array
+    bad = ~finite
+    n_nan, n_bad = int(xp.isnan(array).sum()), int(bad.sum())
+    first = tuple(int(i) for i in np.unravel_index(int(xp.argmax(bad.ravel())), array.shape))
+    raise ValueError(f"{name} must hold finite values, got {n_nan} nan and {n_bad - n_nan} inf "
+                     f"(the first at index {first}){advice}")
 
 
 def parameter_array(value, name):
     """``value`` if it is a NumPy or CuPy array of float32 or float64 (what a Parameter holds)."""
+    not_masked(value, name)
     if not is_array(value):
         raise TypeError(f"{name} must be a float32 or float64 array, got {type(value).__name__}")
     if value.dtype not in (np.float32, np.float64):
@@ -208,10 +268,151 @@ def output_grad(grad, name, expected_shape, dtype):
     return grad
 
 
+def mask_array(mask, name, shape, meaning):
+    """``mask`` as a boolean array of ``shape``: booleans, or numbers that are all 0 or 1.
+
+    Parameters
+    ----------
+    mask : array-like of ``shape``, bool or 0/1 numbers
+    name : str, the argument's name
+    shape : tuple, the shape it must have
+    meaning : str, what the shape is, for the message ("(logits.shape[:-1], one entry per position)")
+    """
+    mask = host_array(mask, name, "a boolean or 0/1 array")
+    shape_equal(mask, name, shape, meaning)
+    if mask.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be boolean or 0/1 numbers, got dtype {mask.dtype}")
+    if mask.dtype.kind != "b" and not bool(((mask == 0) | (mask == 1)).all()):
+        raise ValueError(f"{name} must hold only 0 and 1 (or False and True), got values from "
+                         f"{float(mask.min())} to {float(mask.max())}")
+    return mask.astype(bool, copy=False)
+
+
 def non_empty(array, name):
     """Refuse arrays with a zero-length axis (empty sequences or batches)."""
     if 0 in array.shape:
         raise ValueError(f"{name} must not be empty, got an array of shape {tuple(array.shape)}")
+
+
+# --------------------------------------------------------------------- memory
+class TooLargeError(ValueError, MemoryError):
+    """A size whose arrays would not fit in the memory available, refused before allocating.
+
+    A ``ValueError`` (a bad argument: the CLI prints it as one line) and a
+    ``MemoryError`` (what NumPy would have raised, after trying), so either
+    ``except`` catches it.
+    """
+
+
+# Below this many bytes memory is not looked up: reading it costs a file read per call, and no
+# machine that runs Python lacks 64 MiB (a refusal there would tell nothing NumPy would not).
+ALWAYS_FITS = 2 ** 26
+MEMINFO = "/proc/meminfo"
+CGROUP_MEMORY = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current")
+
+
+def available_memory(xp=np):
+    """Bytes that arrays of ``xp`` (numpy or cupy) can still take, or None when unknown.
+
+    CPU: ``MemAvailable`` of /proc/meminfo (what Linux can give without swapping), else
+    ``os.sysconf`` (free physical pages), and no more than a cgroup v2 limit leaves (in a
+    container the kernel kills a process over its limit instead of raising MemoryError).
+    GPU (CuPy): the device's free memory plus the blocks CuPy's pool holds for reuse.
+    """
+    if xp is not np:
+        try:
+            free, _ = xp.cuda.runtime.memGetInfo()
+            return int(free) + int(xp.get_default_memory_pool().free_bytes())
+        except Exception:  # an array module without these: unknown
+            return None
+    system = _meminfo_available()
+    if system is None:
+        system = _sysconf_available()
+    limit = _cgroup_room()
+    known = [value for value in (system, limit) if value is not None]
+    return min(known) if known else None
+
+
+def _meminfo_available():
+    try:
+        with open(MEMINFO) as lines:
+            for line in lines:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024   # the file counts kB (KiB)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _sysconf_available():
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # not on this system (macOS lacks AVPHYS, Windows sysconf)
+        return None
+
+
+def _cgroup_room():
+    """What a cgroup v2 memory limit leaves this process's group, or None without one."""
+    try:
+        with open(CGROUP_MEMORY[0]) as limit, open(CGROUP_MEMORY[1]) as used:
+            maximum, current = limit.read().strip(), used.read().strip()
+        return None if maximum == "max" else max(0, int(maximum) - int(current))
+    except (OSError, ValueError):
+        return None
+
+
+def bytes_text(n_bytes):
+    """``n_bytes`` for a person: "512 B", "47.7 GiB", "5.9e+24 EiB"."""
+    if n_bytes < 1024:
+        return f"{n_bytes} B"
+    value = float(n_bytes)
+    for unit in ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
+        value /= 1024
+        if value < 1024 or unit == "EiB":
+            return f"{value:.1f} {unit}" if value < 1e6 else f"{value:.2g} {unit}"
+
+
+def fits_in_memory(n_values, dtype, what, needs_for, advice="", xp=np):
+    """Refuse, before anything is allocated, arrays of ``n_values`` values of ``dtype`` that cannot fit.
+
+    Raises ``TooLargeError`` with the estimate when the bytes needed exceed what
+    NumPy can address or what ``available_memory(xp)`` reports; passes when they
+    are below ``ALWAYS_FITS`` (memory not read) or when the memory is unknown.
+
+    Parameters
+    ----------
+    n_values : int, the number of values (a Python int: exact for any size)
+    dtype : the values' dtype (its item size is counted)
+    what : str, who needs them, e.g. "LSTM(1, 40000, num_layers=1)"
+    needs_for : str, what for, e.g. "its parameters and their gradients"
+    advice : str, appended to the message (what to do instead)
+    xp : numpy or cupy, where the arrays will live
+    """
+    needed = int(n_values) * np.dtype(dtype).itemsize
+    if needed <= ALWAYS_FITS:
+        return
+    if needed > sys.maxsize:
+        raise TooLargeError(f"{what} needs {bytes_text(needed)} for {needs_for}, more than any array "
+                            f"can address{advice}")
+    available = available_memory(xp)
+    if available is not None and needed > available:
+        where = "this machine has" if xp is np else "the GPU has"
+        raise TooLargeError(f"{what} needs {bytes_text(needed)} for {needs_for}; {where} "
+                            f"{bytes_text(available)} available{advice}")
+
+
+def parameters_fit(module, n_values, dtype, description=None):
+    """Refuse a module whose ``n_values`` parameters, with their gradients, cannot fit in memory.
+
+    Every module constructor that allocates parameters calls this before
+    drawing them: each ``Parameter`` holds its values and a gradient of the
+    same size. The message names the module as ``description``, by default
+    ``Name(extra_repr)``.
+    """
+    count = f"{n_values:,}" if n_values < 10 ** 15 else f"{n_values:.3g}"
+    description = description or f"{type(module).__name__}({module.extra_repr()})"
+    fits_in_memory(2 * n_values, dtype, description,
+                   f"its parameters and their gradients ({count} values of {np.dtype(dtype)} each)")
 
 
 # -------------------------------------------- choices, flags, pairs and seeds

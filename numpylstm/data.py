@@ -71,6 +71,11 @@ def _positive_reals(values, name):
     return np.array([check.positive_real(v, f"{name}[{k}]") for k, v in enumerate(items)])
 
 
+def _arrays_fit(n_values, dtype, call):
+    """Refuse a data set whose arrays (``n_values`` values of ``dtype``, temporaries included) cannot fit."""
+    check.fits_in_memory(n_values, dtype, call, "its arrays", ": ask for fewer or shorter samples")
+
+
 def _integer_ids(ids):
     """``ids`` as a NumPy array of integers (copied off the GPU if needed); TypeError otherwise."""
     return to_numpy(check.integer_array(ids, "ids", what="integer ids"))
@@ -115,6 +120,8 @@ def minibatches(*arrays, batch_size, shuffle=True, seed=None, drop_last=False):
     if not arrays:
         raise ValueError("minibatches needs at least one array, got none")
     batch_size = check.positive_int(batch_size, "batch_size")
+    shuffle = check.boolean(shuffle, "shuffle")
+    drop_last = check.boolean(drop_last, "drop_last")
     n = _same_length(arrays, "arrays")
     if n == 0:
         raise ValueError("arrays must not be empty, got arrays with 0 samples")
@@ -135,6 +142,7 @@ def train_test_split(*arrays, test_fraction=0.2, shuffle=False, seed=None):
     if not arrays:
         raise ValueError("train_test_split needs at least one array, got none")
     test_fraction = _fraction(test_fraction, "test_fraction")
+    shuffle = check.boolean(shuffle, "shuffle")
     n = _same_length(arrays, "arrays")
     n_test = math.ceil(test_fraction * n)
     if n_test >= n:
@@ -194,6 +202,7 @@ def sine_series(n_steps, frequencies=(1.0,), amplitudes=None, dt=0.04, noise=0.0
     dt = check.positive_real(dt, "dt")
     noise = check.non_negative_real(noise, "noise")
     dtype = check.float_dtype(dtype)
+    _arrays_fit(n_steps * (len(frequencies) + 3), np.float64, f"sine_series(n_steps={n_steps})")
     rng = make_rng(seed)
     phases = np.concatenate([[0.0], rng.uniform(0, 2 * np.pi, len(frequencies) - 1)])
     t = np.arange(n_steps) * dt
@@ -290,6 +299,7 @@ def adding_problem(n_samples, seq_len=50, seed=None, dtype=np.float64):
     if seq_len < 2:
         raise ValueError(f"seq_len must be at least 2 (one marker in each half), got {seq_len}")
     dtype = check.float_dtype(dtype)
+    _arrays_fit(6 * n_samples * seq_len, np.float64, f"adding_problem(n_samples={n_samples}, seq_len={seq_len})")
     rng = make_rng(seed)
     half = seq_len // 2
     values = rng.uniform(0.0, 1.0, (n_samples, seq_len))
@@ -338,11 +348,13 @@ def reversal_task(n_samples, n_symbols=10, min_len=3, max_len=8, seed=None):
     ReversalData (see its docstring for the arrays and their shapes)
     """
     n_samples = check.positive_int(n_samples, "n_samples")
-    n_symbols = check.positive_int(n_symbols, "n_symbols")
+    n_symbols = check.integer(n_symbols, "n_symbols", 1, np.iinfo(np.int64).max - FIRST_SYMBOL,
+                              context=" (token ids are int64)")
     min_len = check.positive_int(min_len, "min_len")
     max_len = check.positive_int(max_len, "max_len")
     if min_len > max_len:
         raise ValueError(f"min_len must be <= max_len, got min_len={min_len} and max_len={max_len}")
+    _arrays_fit(6 * n_samples * (max_len + 1), np.int64, f"reversal_task(n_samples={n_samples}, max_len={max_len})")
     rng = make_rng(seed)
     lengths = rng.integers(min_len, max_len + 1, n_samples)
     symbols = rng.integers(FIRST_SYMBOL, FIRST_SYMBOL + n_symbols, (n_samples, max_len))
@@ -375,18 +387,18 @@ def exact_match(predicted, target, target_mask):
     -------
     float in [0, 1]
     """
-    predicted, target, mask = (to_numpy(a) for a in (predicted, target, target_mask))
+    predicted, target = (to_numpy(check.integer_array(array, name, what="integer tokens"))
+                         for array, name in ((predicted, "predicted"), (target, "target")))
     for array, name in ((predicted, "predicted"), (target, "target")):
-        check.integer_array(array, name, what="integer tokens")
         check.ndim_in(array, name, (2,), "(N, length)")
-    check.shape_equal(mask, "target_mask", target.shape, "(the shape of target)")
+    mask = to_numpy(check.mask_array(target_mask, "target_mask", target.shape, "(the shape of target)"))
     if len(predicted) != len(target):
         raise ValueError(f"predicted must have one row per target sequence ({len(target)}), got {len(predicted)}")
     M = target.shape[1]
     padded = np.full(target.shape, -1, dtype=np.int64)
     keep = min(M, predicted.shape[1])
     padded[:, :keep] = predicted[:, :keep]
-    correct = (padded == target) | ~mask.astype(bool)
+    correct = (padded == target) | ~mask
     return float(correct.all(axis=1).mean())
 
 
@@ -421,6 +433,8 @@ def classification_task(n_samples, seq_len=30, n_classes=3, noise=0.5, seed=None
                          f"{n_classes} cycles stay distinguishable, got {seq_len}")
     noise = check.non_negative_real(noise, "noise")
     dtype = check.float_dtype(dtype)
+    _arrays_fit(3 * n_samples * seq_len, np.float64,
+                f"classification_task(n_samples={n_samples}, seq_len={seq_len})")
     rng = make_rng(seed)
     y = rng.permutation(np.arange(n_samples) % n_classes)
     phase = rng.uniform(0, 2 * np.pi, n_samples)
@@ -484,11 +498,9 @@ class CharVocab:
 
     def decode(self, ids):
         """The string of the ids ``ids`` (any shape is flattened), each in 0 .. size - 1."""
-        ids = _integer_ids(ids)
-        ids = ids.ravel()
-        if ids.size and (ids.min() < 0 or ids.max() >= self.size):
-            raise ValueError(f"ids must be in 0..{self.size - 1}, got values from {ids.min()} to {ids.max()}")
-        return "".join(self.chars[k] for k in ids)
+        ids = to_numpy(check.integer_array(ids, "ids", 0, self.size - 1, what="character ids",
+                                           context=f" (a vocabulary of {self.size})"))
+        return "".join(self.chars[k] for k in ids.ravel())
 
 
 def char_windows(ids, seq_len, step=None):
@@ -509,8 +521,11 @@ def char_windows(ids, seq_len, step=None):
     check.ndim_in(ids, "ids", (1,), "a 1-d array of character ids (L,)")
     seq_len = check.positive_int(seq_len, "seq_len")
     step = seq_len if step is None else check.positive_int(step, "step")
+    step = min(step, len(ids))   # a longer step gives the same single window (and stays an index)
     if len(ids) < seq_len + 1:
         raise ValueError(f"ids must hold at least seq_len + 1 = {seq_len + 1} characters, got {len(ids)}")
+    n_windows = -(-(len(ids) - seq_len) // step)
+    _arrays_fit(3 * n_windows * seq_len, np.int64, f"char_windows of {n_windows} windows (seq_len={seq_len})")
     starts = np.arange(0, len(ids) - seq_len, step)
     index = starts[:, None] + np.arange(seq_len)[None, :]
     return ids[index].astype(np.int64), ids[index + 1].astype(np.int64)
@@ -533,9 +548,14 @@ def char_task(seq_len=64, test_fraction=0.1, step=None, name="sonnets"):
     """
     text = load_text(name)
     test_fraction = _fraction(test_fraction, "test_fraction")
+    seq_len = check.positive_int(seq_len, "seq_len")
     vocab = CharVocab(text)
     ids = vocab.encode(text)
     cut = len(ids) - math.ceil(test_fraction * len(ids))
+    for part, size in (("training", cut), ("test", len(ids) - cut)):
+        if size < seq_len + 1:
+            raise ValueError(f"test_fraction={test_fraction} leaves {size} characters of {len(ids)} for {part}, "
+                             f"fewer than one window needs (seq_len + 1 = {seq_len + 1})")
     X_train, Y_train = char_windows(ids[:cut], seq_len, step)
     X_test, Y_test = char_windows(ids[cut:], seq_len, step)
     return CharTask(X_train, Y_train, X_test, Y_test, vocab)
@@ -560,11 +580,13 @@ def unigram_entropy(ids, n_tokens=None):
     ids = _integer_ids(ids)
     if ids.size == 0:
         raise ValueError("ids must not be empty")
-    if ids.min() < 0:
+    if int(ids.min()) < 0:
         raise ValueError(f"ids must be token ids >= 0, got values from {ids.min()} to {ids.max()}")
-    if n_tokens is not None and ids.max() >= check.positive_int(n_tokens, "n_tokens"):
+    if n_tokens is not None and int(ids.max()) >= check.positive_int(n_tokens, "n_tokens"):
         raise ValueError(f"ids must be below n_tokens={n_tokens}, got values up to {ids.max()}")
-    counts = np.bincount(ids.ravel(), minlength=n_tokens or 0)
-    p = counts[counts > 0] / ids.size
+    # Counts of the ids that occur (ids that never occur add nothing): memory of the size of ids,
+    # where bincount would allocate one count per possible id up to the largest.
+    _, counts = np.unique(ids, return_counts=True)
+    p = counts / ids.size
     return float(-(p * np.log(p)).sum())
 

@@ -141,7 +141,8 @@ class GradientReport:
     __repr__ = __str__
 
 
-def check_gradients(module, inputs, tolerance=DEFAULT_TOLERANCE, eps=1e-6, seed=0, **forward_kwargs):
+def check_gradients(module, inputs, tolerance=DEFAULT_TOLERANCE, eps=1e-6, seed=0, progress=None,
+                    **forward_kwargs):
     """Check ``module.backward`` against finite differences for every input and parameter.
 
     Parameters
@@ -154,6 +155,8 @@ def check_gradients(module, inputs, tolerance=DEFAULT_TOLERANCE, eps=1e-6, seed=
         checked, None is passed through
     tolerance : largest relative error (``rel_error``) that passes
     seed : seeds the random output weights R_k of the loss
+    progress : optional callable ``progress(name, shape)``, called before the finite
+        differences of each tensor (2 forward passes per entry), e.g. to report a long check
 
     Returns
     -------
@@ -162,6 +165,9 @@ def check_gradients(module, inputs, tolerance=DEFAULT_TOLERANCE, eps=1e-6, seed=
     check.instance_of(module, Module, "module", "a numpylstm Module")
     tolerance = check.positive_real(tolerance, "tolerance")
     eps = check.positive_real(eps, "eps")
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be None or a callable progress(name, shape), got {type(progress).__name__}")
+    report_progress = progress or (lambda name, shape: None)
     if module.dtype != np.float64:
         raise TypeError(
             f"check_gradients needs a float64 module (finite differences in float32 are too coarse "
@@ -190,8 +196,10 @@ def check_gradients(module, inputs, tolerance=DEFAULT_TOLERANCE, eps=1e-6, seed=
 
     checks = []
     for name, array, analytic in _named_leaves(inputs, input_grads):
+        report_progress(name, array.shape)
         checks.append(_compare(name, analytic, numerical_gradient(loss, array, eps), tolerance, None))
     for name, param, gates in _parameters_with_gates(module):
+        report_progress(name, param.data.shape)
         numeric = numerical_gradient(loss, param.data, eps)
         checks.append(_compare(name, param.grad, numeric, tolerance, gates))
     return GradientReport(checks, tolerance)

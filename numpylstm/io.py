@@ -59,7 +59,7 @@ from .models import CharLM, SequenceClassifier, SequenceRegressor
 from .module import Module, Parameter, _state_dict_problems
 from .recurrent import LSTM, LSTMCell
 from .rnn import RNN, RNNCell
-from .seq2seq import Decoder, Encoder, Seq2Seq
+from .seq2seq import Decoder, Encoder, FeatureDecoder, FeatureEncoder, FeatureSeq2Seq, Seq2Seq
 
 FORMAT_VERSION = 1
 SUFFIX = ".npz"
@@ -950,7 +950,8 @@ def _json_type(value):
 # --------------------------------------------------------------------- load_model
 _REBUILDABLE = {cls.__name__: cls for cls in (
     LSTM, LSTMCell, RNN, RNNCell, Linear, Embedding, Sequential, ReLU, Tanh, Sigmoid, Dropout,
-    SequenceRegressor, SequenceClassifier, CharLM, Encoder, Decoder, Seq2Seq)}
+    SequenceRegressor, SequenceClassifier, CharLM, Encoder, Decoder, Seq2Seq, FeatureEncoder, FeatureDecoder,
+    FeatureSeq2Seq)}
 
 
 def _rebuild(path, config, declared):
@@ -1096,6 +1097,10 @@ def _decoder_count(a, vocab_name="vocab_size"):
     return _encoder_count(a, vocab_name) + _linear_count(a.size("hidden_size"), a.size(vocab_name))
 
 
+def _feature_decoder_count(a):
+    return _lstm_count(a, "output_size") + _linear_count(a.size("hidden_size"), a.size("output_size"))
+
+
 _PARAMETER_COUNTS = {
     "Linear": lambda a: _linear_count(a.size("in_features"), a.size("out_features"), a.flag("bias", True)),
     "Embedding": lambda a: a.size("num_embeddings") * a.size("embedding_dim"),
@@ -1109,6 +1114,9 @@ _PARAMETER_COUNTS = {
     "Encoder": _encoder_count,
     "Decoder": _decoder_count,
     "Seq2Seq": lambda a: _encoder_count(a) + _decoder_count(a, "tgt_vocab_size"),
+    "FeatureEncoder": _lstm_count,
+    "FeatureDecoder": _feature_decoder_count,
+    "FeatureSeq2Seq": lambda a: _lstm_count(a) + _feature_decoder_count(a),
 }
 
 

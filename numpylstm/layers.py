@@ -78,6 +78,8 @@ class Linear(Module):
         bias = check.boolean(bias, "bias")
         dtype = check.float_dtype(dtype)
         rng = np.random.default_rng(check.seed(seed))
+        check.parameters_fit(self, self.out_features * (self.in_features + bias), dtype,
+                             f"Linear({self.in_features}, {self.out_features}, bias={bias})")
         bound = 1.0 / math.sqrt(self.in_features)
         self.weight = Parameter(rng.uniform(-bound, bound, (self.out_features, self.in_features)).astype(dtype))
         # Assigning None keeps ``linear.bias`` readable without registering a parameter.
@@ -251,6 +253,7 @@ class Embedding(Module):
         self.padding_idx = self._resolve_padding_idx(padding_idx)
         dtype = check.float_dtype(dtype)
         rng = np.random.default_rng(check.seed(seed))
+        check.parameters_fit(self, self.num_embeddings * self.embedding_dim, dtype)
         self.weight = Parameter(rng.standard_normal((self.num_embeddings, self.embedding_dim)).astype(dtype))
         if self.padding_idx is not None:
             self.weight.data[self.padding_idx] = 0

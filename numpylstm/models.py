@@ -123,9 +123,7 @@ class SequenceRegressor(_LSTMBody):
     def __init__(self, input_size, hidden_size, output_size=1, num_layers=1, head="last",
                  bidirectional=False, dropout=0.0, batch_first=False, dtype=np.float64, seed=None):
         super().__init__()
-        if head not in HEADS:
-            raise ValueError(f"head must be one of {HEADS}, got {head!r}")
-        self.predict_at = head   # which steps the head reads: "last" or "every"
+        self.predict_at = check.one_of(head, "head", HEADS)   # which steps the head reads: "last" or "every"
         lstm_seed, head_seed = spawn_seeds(seed, 2)
         features = self._build_lstm(input_size, hidden_size, num_layers, bidirectional, dropout,
                                     batch_first, dtype, lstm_seed)
@@ -190,7 +188,9 @@ class SequenceClassifier(_LSTMBody):
                  dtype=np.float64, seed=None):
         super().__init__()
         embed_seed, lstm_seed, head_seed = spawn_seeds(seed, 3)
+        input_size = check.positive_int(input_size, "input_size")   # named here: the Embedding calls it embedding_dim
         if vocab_size is not None:
+            vocab_size = check.positive_int(vocab_size, "vocab_size")
             self.embedding = Embedding(vocab_size, input_size, dtype=dtype, seed=embed_seed)
         else:
             self.embedding = None
@@ -206,14 +206,15 @@ class SequenceClassifier(_LSTMBody):
 
     def forward(self, x, lengths=None):
         if self.embedding is not None:
-            x = self.embedding(x)
+            x = self.embedding(x, name="x")
         summary, shapes = self._summary_forward(x, lengths)
         logits = self.head(summary)
-        self._push_cache(shapes)
+        self._push_cache((shapes, logits.shape))
         return logits
 
     def backward(self, d_logits):
-        shapes = self._pop_cache()
+        shapes, logits_shape = self._pop_cache()
+        d_logits = check.output_grad(d_logits, "d_logits", logits_shape, self.dtype)
         d_summary = self.head.backward(d_logits)
         dx = self._summary_backward(d_summary, shapes)
         if self.embedding is not None:
@@ -266,20 +267,20 @@ class CharLM(_LSTMBody):
 
     def forward(self, ids, state=None):
         ids = self._check_ids(ids)
-        out, state = self.lstm(self.embedding(ids), state)
-        self._push_cache(None)  # a marker, so a stray backward names CharLM
-        return self.head(out), state
+        out, state = self.lstm(self.embedding(ids, name="ids"), state)
+        logits = self.head(out)
+        self._push_cache(logits.shape)  # also a marker, so a stray backward names CharLM
+        return logits, state
 
     def backward(self, d_logits, d_state=None):
-        self._pop_cache()
+        d_logits = check.output_grad(d_logits, "d_logits", self._pop_cache(), self.dtype)
         d_out = self.head.backward(d_logits)
         d_embedded, d_state0 = self.lstm.backward(d_out, d_state)
         self.embedding.backward(d_embedded)
         return None, d_state0
 
     def _check_ids(self, ids):
-        if not hasattr(ids, "ndim"):
-            ids = np.asarray(ids)
+        ids = check.integer_array(ids, "ids", what="integer token ids")
         layout = "(N, T)" if self.lstm.batch_first else "(T, N)"
         check.ndim_in(ids, "ids", (2,), f"{layout} integer token ids")
         return ids
@@ -290,7 +291,9 @@ class CharLM(_LSTMBody):
         Each step draws the next id from ``softmax(logits / temperature)`` and feeds
         it back in. Temperature 1 samples the model's own distribution; below 1 it
         sharpens towards the most likely character (repetitive, safe), above 1 it
-        flattens towards uniform (inventive, misspelled).
+        flattens towards uniform (inventive, misspelled). Any temperature > 0 works:
+        the logits are shifted by their maximum before the division, so a tiny one
+        (even a subnormal 5e-324) gives the limit, always the most likely character.
 
         Runs in ``eval()`` mode (no dropout, no caches recorded, so nothing piles up)
         and restores the previous mode afterwards.
@@ -311,6 +314,7 @@ class CharLM(_LSTMBody):
         """
         prefix = self._check_prefix(prefix)
         length = check.positive_int(length, "length")
+        check.fits_in_memory(length, np.int64, f"CharLM.sample(length={length})", "the ids it generates")
         temperature = check.positive_real(temperature, "temperature")
         rng = np.random.default_rng(check.seed(seed))
         was_training = self.training
@@ -328,17 +332,33 @@ class CharLM(_LSTMBody):
         generated = np.empty(length, dtype=np.int64)
         for t in range(length):
             last = logits[0, -1] if self.lstm.batch_first else logits[-1, 0]
-            generated[t] = rng.choice(self.vocab_size, p=softmax(to_numpy(last) / temperature))
+            generated[t] = rng.choice(self.vocab_size, p=tempered_softmax(to_numpy(last), temperature, t))
             logits, state = self(column(generated[t:t + 1]), state)
         return generated
 
     def _check_prefix(self, prefix):
-        shape = np.shape(prefix)
-        if len(shape) != 1 or shape[0] == 0:
-            raise ValueError(f"prefix must be a non-empty 1-D sequence of token ids, got shape {shape}")
+        prefix = check.host_array(prefix, "prefix", "an array of integer token ids")
+        if prefix.ndim != 1 or prefix.shape[0] == 0:   # before the dtype: [] is an array of floats
+            raise ValueError(f"prefix must be a non-empty 1-D sequence of token ids, got shape {tuple(prefix.shape)}")
         prefix = check.integer_array(prefix, "prefix", 0, self.vocab_size - 1, what="integer token ids",
                                      context=f" (vocabulary of {self.vocab_size})")
         return to_numpy(prefix).astype(np.int64)
+
+
+def tempered_softmax(logits, temperature, step):
+    """``softmax(logits / temperature)`` for any temperature > 0, from (V,) logits.
+
+    The logits are shifted by their maximum first, so every scaled value is <= 0:
+    a tiny temperature sends the others to -inf (probability 0) and keeps the
+    maximum at 0, instead of inf - inf = nan. Non-finite logits (a model whose
+    weights diverged) are refused, naming the step.
+    """
+    logits = np.asarray(logits, dtype=np.float64)
+    if not np.isfinite(logits).all():
+        raise ValueError(f"the model's logits at sampling step {step} are not finite ({logits.min()} to "
+                         f"{logits.max()}): its weights hold nan or inf")
+    with np.errstate(over="ignore"):   # (shifted / tiny temperature) -> -inf is the limit wanted
+        return softmax((logits - logits.max()) / temperature)
 
 
 def softmax(logits):

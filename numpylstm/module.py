@@ -267,7 +267,7 @@ class Module:
         for name, param in params.items():
             if name in state_dict:
                 xp = backend.get_array_module(param.data)
-                param.data[...] = xp.asarray(state_dict[name], dtype=param.data.dtype)
+                param.data[...] = xp.asarray(check.host_array(state_dict[name], name), dtype=param.data.dtype)
         return IncompatibleKeys([name for name in params if name not in state_dict],
                                 [name for name in state_dict if name not in params])
 
@@ -316,15 +316,14 @@ def _state_dict_problems(params, state_dict, strict):
 
 def _entry_problem(name, value, param):
     """What is wrong with one state-dict entry for ``param``, or None."""
-    dtype = getattr(value, "dtype", None)
-    if not isinstance(dtype, np.dtype):  # a list, a number, a torch tensor: NumPy reads its dtype
-        try:
-            dtype = np.asarray(value).dtype
-        except (TypeError, ValueError):  # ragged nested lists
-            return f"entry {name!r} is not an array, got {type(value).__name__}"
-    if dtype.kind != "f":
-        return f"entry {name!r} must hold floating-point values, got dtype {dtype}"
-    got = tuple(np.shape(value))
+    if not isinstance(getattr(value, "dtype", None), np.dtype):   # else an array, or what a file's header declares
+        try:   # a list, a torch tensor (also one that requires grad)
+            value = check.host_array(value, f"entry {name!r}")
+        except (TypeError, ValueError):  # ragged nested lists, a tensor on a GPU
+            return f"entry {name!r} is not an array on the CPU, got {type(value).__name__}"
+    if value.dtype.kind != "f":
+        return f"entry {name!r} must hold floating-point values, got dtype {value.dtype}"
+    got = tuple(value.shape)
     if got != tuple(param.data.shape):
         return f"entry {name!r} has shape {got}, the model expects {tuple(param.data.shape)}"
     return None

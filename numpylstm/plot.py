@@ -2,11 +2,14 @@ r"""Figures for training runs and for looking inside an LSTM (matplotlib).
 
 Every function returns its ``matplotlib.figure.Figure``, so a notebook shows
 it, a script saves it (``save_figure``), and the CLI and the notebooks share
-the same pictures.
+the same pictures. They are drawn for slides: whole-number ticks for epochs
+and time steps, legends below the axes (never over a curve), accuracies in
+percent, and ``save_figure`` writes PNG at ``DEFAULT_DPI`` (150), SVG or PDF.
 
 ===========================  ================================================
 ``plot_loss(history)``       training (and validation) loss per epoch, and
-                             the validation metric when there is one
+                             the validation metric when there is one, each
+                             with an optional baseline (``Baseline``)
 ``plot_prediction(y, p)``    prediction against truth, optionally a baseline
 ``plot_gates(gates)``        heatmaps of the gates i, f, g, o over time
 ``plot_states(h, c)``        hidden and cell state trajectories
@@ -22,6 +25,7 @@ backend is selected, which draws into memory and writes PNG files.
 """
 import os
 import sys
+from typing import NamedTuple
 
 import matplotlib
 
@@ -44,58 +48,95 @@ if _headless():
 
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator, PercentFormatter  # noqa: E402
 
 GATE_TITLES = {"i": "input gate i", "f": "forget gate f", "g": "candidate g", "o": "output gate o"}
 
 
-def save_figure(fig, path, dpi=100):
-    """Write ``fig`` to ``path`` (the format follows the suffix, e.g. ``.png``), close it and return ``path``."""
-    fig.savefig(path, dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
+DEFAULT_DPI = 150  # sharp on a projector and in print; 100 looked soft on slides
+LOG_SCALE_RANGE = 10  # "auto" draws losses on a log axis when they span this factor or more
+
+
+class Baseline(NamedTuple):
+    """A horizontal reference line: what a trivial predictor scores, e.g. ``Baseline(1/3, "chance")``."""
+    value: float
+    label: str
+
+
+def save_figure(fig, path, dpi=DEFAULT_DPI):
+    """Write ``fig`` to ``path`` (the format follows the suffix: ``.png``, ``.svg``, ``.pdf``), close it, return ``path``."""
+    dpi = check.positive_int(dpi, "dpi")
+    try:
+        fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    finally:
+        plt.close(fig)
     return path
 
 
 # ------------------------------------------------------------------------- training
-def plot_loss(history, logy=True, title="Training"):
+def plot_loss(history, logy="auto", title="Training", loss_baseline=None, metric_baseline=None,
+              metric_percent=None):
     """Loss per epoch; a second panel shows the validation metric when the history has one.
 
     Parameters
     ----------
     history : ``train.History``, or a dict with ``"train_loss"`` and optionally
         ``"val_loss"``, ``"val_metric"``, ``"metric_name"``, ``"epoch"`` (lists per epoch)
-    logy : log scale for the loss axis (losses often fall by orders of magnitude)
+    logy : True, False, or "auto": a log scale when the losses span a factor of
+        ``LOG_SCALE_RANGE`` or more (they often fall by orders of magnitude), linear otherwise
+    loss_baseline : optional ``Baseline`` (or a pair ``(value, label)``) drawn across the loss panel,
+        e.g. the loss of always predicting the mean
+    metric_baseline : optional ``Baseline`` drawn across the metric panel, e.g. chance accuracy
+    metric_percent : show the metric as a percentage (a fraction 0..1 drawn as 0..100%);
+        default: when the metric is named "accuracy"
 
     Returns
     -------
-    Figure with one axes (loss: a line for training, one for validation) or two (and metric)
+    Figure with one axes (loss: a line for training, one for validation, one for the
+    baseline) or two (and the metric with its baseline). Epoch ticks are whole numbers and
+    every legend sits below its panel, off the curves.
     """
     record = history.as_dict() if hasattr(history, "as_dict") else dict(history)
+    train_loss, epochs = _losses_and_epochs(record)
+    val_loss = _present(record.get("val_loss"))
+    val_metric = _present(record.get("val_metric"))
+    loss_baseline = _baseline(loss_baseline, "loss_baseline")
+    metric_baseline = _baseline(metric_baseline, "metric_baseline")
+    panels = 2 if val_metric is not None else 1
+    # The sizes the notebooks' committed outputs were drawn at; the legends below go outside them.
+    fig, axes = plt.subplots(1, panels, figsize=(6 if panels == 1 else 10, 4), squeeze=False)
+    ax = axes[0, 0]
+    ax.plot(epochs, train_loss, marker=".", label="training loss")
+    if val_loss is not None:
+        ax.plot(epochs, val_loss, marker=".", label="validation loss")
+    _draw_baseline(ax, loss_baseline)
+    ax.set(ylabel="loss", title=title)
+    if _use_log_scale(logy, [train_loss, val_loss, [loss_baseline.value] if loss_baseline else None]):
+        ax.set_yscale("log")
+    if val_metric is not None:
+        name = record.get("metric_name") or "metric"
+        ax = axes[0, 1]
+        ax.plot(epochs, val_metric, marker=".", color="C2", label=f"validation {name}")
+        _draw_baseline(ax, metric_baseline)
+        ax.set(ylabel=name, title=f"validation {name}")
+        if name == "accuracy" if metric_percent is None else check.boolean(metric_percent, "metric_percent"):
+            ax.yaxis.set_major_formatter(PercentFormatter(xmax=1))
+    for ax in axes[0]:
+        _epoch_axis(ax)
+        _legend_below(ax)
+    fig.tight_layout()
+    return fig
+
+
+def _losses_and_epochs(record):
+    """The training losses (E,) and their epoch numbers (E,) of a history record."""
     if "train_loss" not in record:
         raise ValueError(f"history must hold 'train_loss', got keys {sorted(record)}")
     train_loss = np.asarray(record["train_loss"], dtype=float)
     if train_loss.ndim != 1 or train_loss.size == 0:
         raise ValueError(f"history['train_loss'] must be a non-empty list of numbers, got shape {train_loss.shape}")
     epochs = np.asarray(record.get("epoch") or np.arange(1, len(train_loss) + 1))
-    val_loss = _present(record.get("val_loss"))
-    val_metric = _present(record.get("val_metric"))
-    fig, axes = plt.subplots(1, 2 if val_metric is not None else 1, figsize=(10 if val_metric is not None else 6, 4),
-                             squeeze=False)
-    ax = axes[0, 0]
-    ax.plot(epochs, train_loss, marker=".", label="training loss")
-    if val_loss is not None:
-        ax.plot(epochs, val_loss, marker=".", label="validation loss")
-    ax.set(xlabel="epoch", ylabel="loss", title=title)
-    if logy and np.all(train_loss > 0):
-        ax.set_yscale("log")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    if val_metric is not None:
-        name = record.get("metric_name") or "metric"
-        axes[0, 1].plot(epochs, val_metric, marker=".", color="C2", label=f"validation {name}")
-        axes[0, 1].set(xlabel="epoch", ylabel=name, title=f"validation {name}")
-        axes[0, 1].grid(alpha=0.3)
-    fig.tight_layout()
-    return fig
+    return train_loss, epochs
 
 
 def _present(values):
@@ -103,6 +144,43 @@ def _present(values):
     if values is None or all(v is None for v in values):
         return None
     return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+
+def _baseline(value, name):
+    """``value`` (None, a ``Baseline`` or a pair ``(value, label)``) as a ``Baseline`` or None."""
+    if value is None:
+        return None
+    number, label = check.pair(value, name, "(value, label)")
+    if not isinstance(label, str):
+        raise TypeError(f"{name} label must be a string, got {type(label).__name__}")
+    return Baseline(check.real(number, f"{name} value"), label)
+
+
+def _draw_baseline(ax, baseline):
+    if baseline is not None:
+        ax.axhline(baseline.value, color="0.35", linestyle="--", linewidth=1.2, label=baseline.label)
+
+
+def _use_log_scale(logy, series):
+    """``logy`` if it is a bool; for "auto", whether the positive ``series`` span LOG_SCALE_RANGE or more."""
+    if logy != "auto":
+        return check.boolean(logy, "logy")
+    values = np.concatenate([np.asarray(s, dtype=float) for s in series if s is not None])
+    values = values[np.isfinite(values)]
+    return bool(np.all(values > 0) and values.max() >= LOG_SCALE_RANGE * values.min())
+
+
+def _epoch_axis(ax):
+    """Whole-number ticks on the x axis: there is no epoch 2.5."""
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+
+
+def _legend_below(ax):
+    """The legend under the axes (below its x label), where it cannot hide a curve."""
+    handles, _ = ax.get_legend_handles_labels()
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=min(len(handles), 3), frameon=False)
 
 
 def plot_prediction(y_true, y_pred, baseline=None, title="Prediction", labels=("truth", "prediction", "baseline")):
@@ -116,7 +194,8 @@ def plot_prediction(y_true, y_pred, baseline=None, title="Prediction", labels=("
 
     Returns
     -------
-    Figure with one axes and two lines (three with a baseline); the legend gives each MSE
+    Figure with one axes and two lines (three with a baseline); the legend, below the
+    axes, gives each MSE
     """
     series = {"y_true": y_true, "y_pred": y_pred}
     if baseline is not None:
@@ -133,8 +212,9 @@ def plot_prediction(y_true, y_pred, baseline=None, title="Prediction", labels=("
         mse = float(np.mean((array - truth) ** 2))
         ax.plot(array, linestyle=style, label=f"{label} (MSE {mse:.3g})")
     ax.set(xlabel="sample", ylabel="value", title=title)
-    ax.legend()
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
+    _legend_below(ax)
     fig.tight_layout()
     return fig
 
@@ -162,7 +242,7 @@ def plot_gradient_norms(norms_by_model, logy=True, title=r"Gradient reaching eac
 
     Returns
     -------
-    Figure with one axes and one line per model
+    Figure with one axes and one line per model (whole-number ticks for t, the legend below)
     """
     if not isinstance(norms_by_model, dict) or not norms_by_model:
         raise TypeError("norms_by_model must be a non-empty dict name -> (T,) array of norms, "
@@ -176,8 +256,9 @@ def plot_gradient_norms(norms_by_model, logy=True, title=r"Gradient reaching eac
     if logy:
         ax.set_yscale("log")
     ax.set(xlabel="time step t", ylabel=r"$\Vert \partial L / \partial h_t \Vert$", title=title)
-    ax.legend()
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
+    _legend_below(ax)
     fig.tight_layout()
     return fig
 

@@ -27,6 +27,7 @@ def add_cell_parameters(cell, rows, dtype, seed):
     ``bias_hh`` (rows,) on ``cell``, from U(-1/sqrt(H), 1/sqrt(H)) seeded by ``seed``, in that order
     (rows = 4H for an LSTM cell, H for an RNN cell)."""
     rng = np.random.default_rng(check.seed(seed))
+    check.parameters_fit(cell, rows * (cell.input_size + cell.hidden_size) + (2 * rows if cell.bias else 0), dtype)
     bound = 1.0 / math.sqrt(cell.hidden_size)
     cell.weight_ih = uniform_parameter(rng, bound, (rows, cell.input_size), dtype)
     cell.weight_hh = uniform_parameter(rng, bound, (rows, cell.hidden_size), dtype)
@@ -50,6 +51,35 @@ def kept_for_backward(module, *arrays):
     A cache must not read arrays the caller can still change in place (see ``numpylstm.module``).
     """
     return tuple(a.copy() for a in arrays) if module.training else arrays
+
+
+def buffers_fit(module, T, N, n_values):
+    """Refuse a forward of a sequence module whose ``n_values`` buffer values cannot fit in memory.
+
+    ``LSTM`` and ``RNN`` call it with the size of what one forward on T steps
+    of N sequences allocates (outputs, and in training mode the cache the
+    backward reads), before allocating any of it.
+    """
+    what = f"{type(module).__name__}.forward on {T} steps of {N} sequences"
+    if module.training:
+        needs_for, advice = ("its outputs and the cache its backward reads",
+                             ": train on shorter chunks of the sequences (truncated BPTT, see detach_state) "
+                             "or on smaller batches")
+    else:
+        needs_for, advice = "its outputs", ": run it on smaller batches"
+    weights = module.weight_ih_l0.data   # every sequence module has it; its device is where buffers go
+    check.fits_in_memory(n_values, weights.dtype, what, needs_for, advice, xp=get_array_module(weights))
+
+
+def checked_lengths(lengths, T, N, name="lengths"):
+    """``lengths`` checked as (N,) integers in 1..T (one length per sequence), as a NumPy int64 array.
+
+    ``name`` is the caller's name for the argument (``Seq2Seq`` calls it ``src_lengths``).
+    """
+    lengths = check.integer_array(lengths, name, what="integers")
+    check.shape_equal(lengths, name, (N,), "(one length per sequence)")
+    lengths = check.integer_array(lengths, name, 1, T, what="values", context=f" (1 to the sequence length T={T})")
+    return to_numpy(lengths).astype(np.int64)
 
 
 def detach_state(state):
@@ -295,6 +325,7 @@ class LSTM(Module):
             )
         dtype = check.float_dtype(dtype)
         self._rng = np.random.default_rng(check.seed(seed))
+        check.parameters_fit(self, self._parameter_count(), dtype)
         self._create_parameters(dtype)
 
     @property
@@ -326,6 +357,25 @@ class LSTM(Module):
 
     def _suffixes(self):
         return ("", "_reverse")[: self.num_directions]
+
+    def _parameter_count(self):
+        """The number of parameter values, in closed form (so num_layers=10**12 costs nothing to count)."""
+        H, P, D, L = self.hidden_size, self.output_size, self.num_directions, self.num_layers
+        recurrent = 4 * H * P + (8 * H if self.bias else 0) + (P * H if self.proj_size else 0)
+        return D * (4 * H * self.input_size + recurrent) + (L - 1) * D * (4 * H * D * P + recurrent)
+
+    def _forward_buffer_values(self, T, N):
+        """A lower bound on the values one forward on T steps of N sequences allocates.
+
+        Training: per layer and direction the fast engine keeps the gates (4H), the cell
+        states (H) and the output (P) of every step, plus the copy of the input and the
+        dropout masks (the reference engine keeps more). Eval: two layers' outputs at a time.
+        """
+        H, P, D, L = self.hidden_size, self.output_size, self.num_directions, self.num_layers
+        if not self.training:
+            return 2 * T * N * D * P
+        masks = (L - 1) * T * N * D * P if self.dropout > 0 else 0
+        return L * D * T * N * (5 * H + P) + T * N * self.input_size + masks
 
     def _create_parameters(self, dtype):
         bound = 1.0 / math.sqrt(self.hidden_size)
@@ -379,6 +429,7 @@ class LSTM(Module):
         """
         x, unbatched = time_major_input(x, self.input_size, self.batch_first, self.dtype)
         T, N = x.shape[:2]
+        buffers_fit(self, T, N, self._forward_buffer_values(T, N))
         lengths = self._check_lengths(lengths, T, N, unbatched)
         h0, c0 = self._initial_state(state, N, unbatched)
         return x, h0, c0, lengths, unbatched
@@ -440,11 +491,7 @@ class LSTM(Module):
             return None
         if unbatched:
             raise ValueError("lengths needs batched input (T, N, features); got unbatched input of 2 dimensions")
-        lengths = check.integer_array(lengths, "lengths", what="integers")
-        check.shape_equal(lengths, "lengths", (N,), "(one length per sequence)")
-        lengths = check.integer_array(lengths, "lengths", 1, T, what="values",
-                                      context=f" (1 to the sequence length T={T})")
-        return get_array_module(self.weight_ih_l0.data).asarray(to_numpy(lengths).astype(np.int64))
+        return get_array_module(self.weight_ih_l0.data).asarray(checked_lengths(lengths, T, N))
 
     # ---------------------------------------------------------------- backward
     def backward(self, d_out, d_state=None):

@@ -12,8 +12,8 @@ from . import _validate as check
 from .backend import get_array_module
 from .functional_rnn import RNNCache, check_nonlinearity, rnn_backward, rnn_forward, rnn_step_backward, rnn_step_forward
 from .module import Module
-from .recurrent import (accumulate_cell_grads, add_cell_parameters, cell_input, kept_for_backward, time_major_input,
-                        time_major_output_grad, uniform_parameter, user_layout)
+from .recurrent import (accumulate_cell_grads, add_cell_parameters, buffers_fit, cell_input, kept_for_backward,
+                        time_major_input, time_major_output_grad, uniform_parameter, user_layout)
 
 
 # ------------------------------------------------------------------------- RNNCell
@@ -124,6 +124,7 @@ class RNN(Module):
                 "RNN supports bidirectional=False only, got bidirectional=True; use LSTM(bidirectional=True)")
         dtype = check.float_dtype(dtype)
         rng = np.random.default_rng(check.seed(seed))
+        check.parameters_fit(self, self._parameter_count(), dtype)
         bound = 1.0 / math.sqrt(self.hidden_size)
         H = self.hidden_size
         for layer in range(self.num_layers):
@@ -133,6 +134,19 @@ class RNN(Module):
             if self.bias:
                 setattr(self, f"bias_ih_l{layer}", uniform_parameter(rng, bound, (H,), dtype))
                 setattr(self, f"bias_hh_l{layer}", uniform_parameter(rng, bound, (H,), dtype))
+
+    def _parameter_count(self):
+        """The number of parameter values, in closed form (any num_layers costs nothing to count)."""
+        H, biases = self.hidden_size, (2 * self.hidden_size if self.bias else 0)
+        return H * self.input_size + H * H + biases + (self.num_layers - 1) * (2 * H * H + biases)
+
+    def _forward_buffer_values(self, T, N):
+        """A lower bound on the values one forward on T steps of N sequences allocates: each layer's
+        outputs, stacked from its steps (twice), and in training the copy of the input."""
+        per_layer = 2 * T * N * self.hidden_size
+        if not self.training:
+            return per_layer
+        return self.num_layers * per_layer + T * N * self.input_size
 
     def _layer_parameters(self, layer):
         """``(weight_ih, weight_hh, bias_ih, bias_hh)`` Parameters of ``layer``, None where absent."""
@@ -151,6 +165,7 @@ class RNN(Module):
     # ----------------------------------------------------------------- forward
     def forward(self, x, h0=None):
         x, unbatched = time_major_input(x, self.input_size, self.batch_first, self.dtype)
+        buffers_fit(self, x.shape[0], x.shape[1], self._forward_buffer_values(*x.shape[:2]))
         h0 = self._initial_state(h0, x.shape[1], unbatched)
         x, h0 = kept_for_backward(self, x, h0)
         layer_input, caches, h_n = x, [], []

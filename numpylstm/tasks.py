@@ -12,14 +12,23 @@ Every task trains with the same recipe (``_fit``): Adam with a learning rate dec
 along a half cosine, the global gradient norm clipped at ``CLIP``, and the forget-gate
 bias set to ``FORGET_BIAS``. Nothing here prints (``fit``'s progress lines aside, when
 ``quiet=False``) or writes files: the CLI does that with what ``run`` returns.
+
+A trained model is measured by ``evaluate(task, model, settings)``, which regenerates the
+held-out data from the settings, so a model loaded from its file (``io.load_model``; the
+CLI stores ``run_metadata(result)`` beside the weights and reads it back with ``saved_run``)
+gives the numbers its run gave (``numpylstm predict --task``). ``predictions`` and
+``sample_text`` serve ``numpylstm predict --input`` and ``numpylstm sample``;
+``figure_baselines`` gives each loss figure the score of a trivial predictor;
+``plan_gradient_check`` counts and times a gradient check before it runs.
 """
+import time
 from typing import Any, Dict, NamedTuple, Optional
 
 import numpy as np
 
 from . import _validate as check
-from .data import (END, FIRST_SYMBOL, START, adding_problem, char_task, classification_task, exact_match,
-                   last_value_baseline, reversal_task, sine_task, unigram_entropy)
+from .data import (END, FIRST_SYMBOL, PAD, START, CharVocab, adding_problem, char_task, classification_task,
+                   exact_match, last_value_baseline, load_text, reversal_task, sine_task, unigram_entropy)
 from .gradcheck import check_gradients
 from .init import forget_gate_bias_
 from .losses import cross_entropy, mse_loss
@@ -54,7 +63,8 @@ DEFAULTS = {
     "classify": Settings(hidden=32, layers=1, epochs=10, lr=1e-2, batch_size=32, samples=2000),
     "chars": Settings(hidden=128, layers=1, epochs=15, lr=5e-3, batch_size=32, samples=None),
 }
-DEMO_QUICK = Settings(hidden=8, layers=1, epochs=2, lr=1e-2, batch_size=32, samples=200)
+# About a second, and still far below the last-value forecast (1.5-2.4% of its MSE, seeds 0-9).
+DEMO_QUICK = Settings(hidden=16, layers=1, epochs=6, lr=2e-2, batch_size=32, samples=400)
 DESCRIPTIONS = {
     "sine": "predict the next value of a noisy sine from the last 25 (LSTM + Linear on the last step); "
             "metric: test MSE against the last-value forecast",
@@ -70,6 +80,7 @@ DESCRIPTIONS = {
 CLIP = 1.0  # global gradient-norm clipping: LSTMs occasionally produce one huge gradient
 FORGET_BIAS = 1.0
 FINAL_LR_FRACTION = 0.05  # the learning rate ends at 5% of its start (CosineDecay)
+SAMPLE_PROMPT = "When "  # how the chars task's samples start (many sonnets' lines do)
 
 
 class TaskResult(NamedTuple):
@@ -149,6 +160,9 @@ def _mse(pred, target):
 
 
 # ------------------------------------------------------------------------ the tasks
+# Each task has a data function (what ``settings`` make: training and held-out data), a
+# trainer (data -> model -> ``_fit`` -> ``evaluate``) and an evaluator (a model measured on
+# the held-out data), so ``numpylstm predict --task`` measures a saved model as training did.
 def sine_data(settings, window=25):
     """The sine task with about ``settings.samples`` training windows (80/20 split in time)."""
     n_windows = int(np.ceil(settings.samples / 0.8))
@@ -162,84 +176,182 @@ def train_sine(settings, quiet=True):
     model = SequenceRegressor(1, settings.hidden, num_layers=settings.layers, batch_first=True,
                               dtype=settings.dtype, seed=settings.seed)
     history = _fit(model, mse_loss, settings, (task.X_train, task.y_train), (task.X_test, task.y_test), quiet)
+    return _result("sine", settings, model, history, task)
+
+
+def _evaluate_sine(model, task, settings):
     pred = predict(model, task.X_test)
     baseline = last_value_baseline(task.X_test)
     metrics = {"test_mse": _mse(pred, task.y_test), "baseline_mse": _mse(baseline, task.y_test),
                "test_windows": len(task.y_test)}
-    return TaskResult("sine", settings, model, history, metrics,
-                      {"y_true": task.y_test, "y_pred": pred, "baseline": baseline})
+    return metrics, {"y_true": task.y_test, "y_pred": pred, "baseline": baseline}
 
 
-def train_adding(settings, quiet=True, seq_len=50, n_val=1000):
-    """The adding problem; metrics: validation MSE and that of always predicting 1.0."""
+def adding_data(settings, seq_len=50, n_val=1000):
+    """``((X, y), (X_val, y_val))``: ``settings.samples`` training and ``n_val`` new sequences of the adding problem."""
     train_rng, val_rng = _data_seeds(settings.seed, 2)
-    X, y = adding_problem(settings.samples, seq_len, seed=train_rng, dtype=settings.dtype)
-    X_val, y_val = adding_problem(n_val, seq_len, seed=val_rng, dtype=settings.dtype)
+    return (adding_problem(settings.samples, seq_len, seed=train_rng, dtype=settings.dtype),
+            adding_problem(n_val, seq_len, seed=val_rng, dtype=settings.dtype))
+
+
+def train_adding(settings, quiet=True):
+    """The adding problem; metrics: validation MSE and that of always predicting 1.0."""
+    data = adding_data(settings)
     model = SequenceRegressor(2, settings.hidden, num_layers=settings.layers, batch_first=True,
                               dtype=settings.dtype, seed=settings.seed)
-    history = _fit(model, mse_loss, settings, (X, y), (X_val, y_val), quiet)
-    metrics = {"val_mse": history.val_loss[-1], "constant_mse": _mse(np.ones_like(y_val), y_val),
-               "seq_len": seq_len, "val_sequences": n_val}
-    return TaskResult("adding", settings, model, history, metrics, {})
+    history = _fit(model, mse_loss, settings, *data, quiet)
+    return _result("adding", settings, model, history, data)
 
 
-def train_reverse(settings, quiet=True, n_val=1000, embedding_dim=16):
-    """Seq2Seq reverses sequences; metric: the share of new sequences decoded exactly."""
+def _evaluate_adding(model, data, settings):
+    X_val, y_val = data[1]
+    metrics = {"val_mse": _mse(predict(model, X_val), y_val), "constant_mse": _mse(np.ones_like(y_val), y_val),
+               "seq_len": X_val.shape[1], "val_sequences": len(X_val)}
+    return metrics, {}
+
+
+def reverse_data(settings, n_val=1000):
+    """``(training, validation)`` ``ReversalData`` of ``settings.samples`` and ``n_val`` sequences."""
     train_rng, val_rng = _data_seeds(settings.seed, 2)
-    data, val = reversal_task(settings.samples, seed=train_rng), reversal_task(n_val, seed=val_rng)
+    return reversal_task(settings.samples, seed=train_rng), reversal_task(n_val, seed=val_rng)
+
+
+def train_reverse(settings, quiet=True, embedding_dim=16):
+    """Seq2Seq reverses sequences; metric: the share of new sequences decoded exactly."""
+    data, val = reverse_data(settings)
     model = Seq2Seq(data.n_tokens, embedding_dim, settings.hidden, num_layers=settings.layers,
                     batch_first=True, dtype=settings.dtype, seed=settings.seed)
-
-    def teacher_forced(d):
-        return (d.source, d.decoder_input, d.source_lengths), (d.target, d.target_mask)
-
-    history = _fit(model, cross_entropy, settings, teacher_forced(data), teacher_forced(val), quiet,
+    history = _fit(model, cross_entropy, settings, _teacher_forced(data), _teacher_forced(val), quiet,
                    metric=accuracy)
+    return _result("reverse", settings, model, history, (data, val))
+
+
+def _teacher_forced(d):
+    """``(inputs, targets)`` of ``ReversalData`` for ``fit``: the decoder reads the true previous token."""
+    return (d.source, d.decoder_input, d.source_lengths), (d.target, d.target_mask)
+
+
+def _evaluate_reverse(model, data, settings):
+    val = data[1]
     tokens, _ = model.greedy_decode(val.source, START, END, max_len=val.target.shape[1],
                                     src_lengths=val.source_lengths)
+    inputs, (target, mask) = _teacher_forced(val)
     examples = [(_symbols(val.source[k, :n]), _symbols(tokens[k, :n]))
                 for k, n in enumerate(val.source_lengths[:3].tolist())]
     metrics = {"exact_match": exact_match(tokens, val.target, val.target_mask),
-               "token_accuracy": history.val_metric[-1], "val_sequences": n_val}
-    return TaskResult("reverse", settings, model, history, metrics, {"examples": examples})
+               "token_accuracy": accuracy(predict(model, inputs), target, mask),
+               # A target token is one of the symbols or END: guessing among them is right 1 time in n.
+               "token_chance": 1 / (val.n_tokens - FIRST_SYMBOL + 1), "val_sequences": len(val.source)}
+    return metrics, {"examples": examples}
 
 
 def _symbols(tokens):
     return " ".join(str(int(t) - FIRST_SYMBOL) if t >= FIRST_SYMBOL else "?" for t in tokens)
 
 
-def train_classify(settings, quiet=True, n_val=1000, n_classes=3):
-    """Classify noisy sines by frequency; metric: validation accuracy against chance."""
+def classify_data(settings, n_val=1000, n_classes=3):
+    """``((X, y), (X_val, y_val))``: noisy sines of ``n_classes`` frequencies and their class ids."""
     train_rng, val_rng = _data_seeds(settings.seed, 2)
-    X, y = classification_task(settings.samples, n_classes=n_classes, seed=train_rng, dtype=settings.dtype)
-    X_val, y_val = classification_task(n_val, n_classes=n_classes, seed=val_rng, dtype=settings.dtype)
+    return (classification_task(settings.samples, n_classes=n_classes, seed=train_rng, dtype=settings.dtype),
+            classification_task(n_val, n_classes=n_classes, seed=val_rng, dtype=settings.dtype))
+
+
+def train_classify(settings, quiet=True, n_classes=3):
+    """Classify noisy sines by frequency; metric: validation accuracy against chance."""
+    data = classify_data(settings, n_classes=n_classes)
     model = SequenceClassifier(1, settings.hidden, n_classes, num_layers=settings.layers, batch_first=True,
                                dtype=settings.dtype, seed=settings.seed)
-    history = _fit(model, cross_entropy, settings, (X, y), (X_val, y_val), quiet, metric=accuracy)
-    metrics = {"val_accuracy": history.val_metric[-1], "chance": 1 / n_classes, "val_sequences": n_val}
-    return TaskResult("classify", settings, model, history, metrics, {})
+    history = _fit(model, cross_entropy, settings, *data, quiet, metric=accuracy)
+    return _result("classify", settings, model, history, data)
 
 
-def train_chars(settings, quiet=True, seq_len=64, step=16, embedding_dim=32, prompt="When ",
-                temperatures=(0.5, 0.8, 1.0), sample_length=240):
+def _evaluate_classify(model, data, settings):
+    X_val, y_val = data[1]
+    logits = predict(model, X_val)
+    metrics = {"val_accuracy": accuracy(logits, y_val), "chance": 1 / logits.shape[-1],
+               "val_sequences": len(X_val)}
+    return metrics, {}
+
+
+CHAR_WINDOWS = {"seq_len": 64, "step": 16, "test_fraction": 0.1}  # how the chars task cuts the sonnets
+
+
+def chars_data(settings):
+    """The sonnets as ``CharTask`` windows; the training part cut to the first ``settings.samples``."""
+    task = char_task(**CHAR_WINDOWS)
+    return task._replace(X_train=task.X_train[:settings.samples], Y_train=task.Y_train[:settings.samples])
+
+
+def char_vocabulary():
+    """The ``CharVocab`` of the chars task (the characters of the sonnets)."""
+    return CharVocab(load_text("sonnets"))
+
+
+def train_chars(settings, quiet=True, embedding_dim=32):
     """A character model of the sonnets; metrics: test cross-entropy against the unigram entropy."""
-    task = char_task(seq_len=seq_len, step=step, test_fraction=0.1)
-    X, Y = task.X_train[:settings.samples], task.Y_train[:settings.samples]
-    settings = settings._replace(samples=len(X))
+    task = chars_data(settings)
+    settings = settings._replace(samples=len(task.X_train))
     model = CharLM(task.vocab.size, embedding_dim, settings.hidden, num_layers=settings.layers,
                    batch_first=True, dtype=settings.dtype, seed=settings.seed)
-    history = _fit(model, cross_entropy, settings, (X, Y), (task.X_test, task.Y_test), quiet, output="logits")
-    samples = {t: prompt + task.vocab.decode(model.sample(task.vocab.encode(prompt), sample_length,
-                                                          temperature=t, seed=settings.seed))
+    history = _fit(model, cross_entropy, settings, (task.X_train, task.Y_train), (task.X_test, task.Y_test), quiet,
+                   output="logits")
+    result = _result("chars", settings, model, history, task)
+    result.metrics["train_loss"] = history.train_loss[-1]
+    return result
+
+
+def _evaluate_chars(model, task, settings, prompt=SAMPLE_PROMPT, temperatures=(0.5, 0.8, 1.0),
+                    sample_length=240):
+    logits, _ = predict(model, task.X_test)
+    samples = {t: sample_text(model, task.vocab, prompt, sample_length, t, seed=settings.seed)
                for t in temperatures}
-    metrics = {"test_loss": history.val_loss[-1], "train_loss": history.train_loss[-1],
-               "unigram_entropy": unigram_entropy(task.Y_train, task.vocab.size),
+    # The unigram entropy of all training windows, not only of the first ``samples``.
+    metrics = {"test_loss": cross_entropy(logits, task.Y_test)[0],
+               "unigram_entropy": unigram_entropy(char_task(**CHAR_WINDOWS).Y_train, task.vocab.size),
                "vocab": "".join(task.vocab.chars)}
-    return TaskResult("chars", settings, model, history, metrics, {"samples": samples})
+    return metrics, {"samples": samples}
 
 
+def sample_text(model, vocab, prompt=SAMPLE_PROMPT, length=240, temperature=1.0, seed=0):
+    """``prompt`` and ``length`` characters a ``CharLM`` writes after it (``CharLM.sample``), as a string.
+
+    Parameters
+    ----------
+    model : CharLM
+    vocab : CharVocab of the model's characters (``char_vocabulary()`` for the chars task)
+    prompt : non-empty string of characters in ``vocab``
+    """
+    check.instance_of(model, CharLM, "model", "a CharLM (a character model, as 'numpylstm train --task chars' saves)")
+    if not isinstance(prompt, str) or not prompt:
+        raise ValueError(f"prompt must be a non-empty string, got {prompt!r}")
+    unknown = sorted(set(prompt) - set(vocab.chars))
+    if unknown:
+        raise ValueError(f"prompt holds characters the model does not know: {unknown}")
+    return prompt + vocab.decode(model.sample(vocab.encode(prompt), length, temperature=temperature, seed=seed))
+
+
+_DATA = {"sine": sine_data, "adding": adding_data, "reverse": reverse_data, "classify": classify_data,
+         "chars": chars_data}
 _TRAINERS = {"sine": train_sine, "adding": train_adding, "reverse": train_reverse,
              "classify": train_classify, "chars": train_chars}
+_EVALUATORS = {"sine": _evaluate_sine, "adding": _evaluate_adding, "reverse": _evaluate_reverse,
+               "classify": _evaluate_classify, "chars": _evaluate_chars}
+
+
+def evaluate(task, model, settings):
+    """``(metrics, details)`` of ``model`` on the held-out data of ``task`` that ``settings`` make.
+
+    With the settings of the run that trained ``model`` (its seed, dtype and samples), that is
+    the data the run measured it on after training, so the metrics repeat those ``run`` gave.
+    """
+    check.one_of(task, "task", TASKS)
+    check.instance_of(settings, Settings, "settings", "a tasks.Settings")
+    return _EVALUATORS[task](model, _DATA[task](settings), settings)
+
+
+def _result(task, settings, model, history, data):
+    metrics, details = _EVALUATORS[task](model, data, settings)
+    return TaskResult(task, settings, model, history, metrics, details)
 
 
 # ------------------------------------------------------------------------ reports
@@ -274,9 +386,9 @@ def _classify_summary(m, _):
 
 def _chars_summary(m, details):
     bits = 1 / np.log(2)
-    lines = [f"test cross-entropy {m['test_loss']:.3f} nats/char ({m['test_loss'] * bits:.2f} bits), training "
-             f"{m['train_loss']:.3f} nats/char; unigram entropy of the text {m['unigram_entropy']:.3f} "
-             f"nats/char ({m['unigram_entropy'] * bits:.2f} bits)"]
+    training = f", training {m['train_loss']:.3f} nats/char" if "train_loss" in m else ""   # not after a load
+    lines = [f"test cross-entropy {m['test_loss']:.3f} nats/char ({m['test_loss'] * bits:.2f} bits){training}; "
+             f"unigram entropy of the text {m['unigram_entropy']:.3f} nats/char ({m['unigram_entropy'] * bits:.2f} bits)"]
     for temperature, text in details["samples"].items():
         lines.append(f"--- sample at temperature {temperature}:\n{text}")
     return "\n".join(lines + ["---"])
@@ -290,11 +402,113 @@ LOSS_TITLES = {"sine": "sine: next-value prediction", "adding": "adding problem,
                "chars": "character language model (nats/char)"}
 
 
+# ------------------------------------------------------------------------ figures
+def figure_baselines(result):
+    """What a trivial predictor scores, for the loss figure: ``{"loss_baseline": (value, label)}``
+    and/or ``{"metric_baseline": (value, label)}`` (``plot.plot_loss``'s keywords)."""
+    m = result.metrics
+    return {
+        "sine": lambda: {"loss_baseline": (m["baseline_mse"], f"last-value forecast ({m['baseline_mse']:.3g})")},
+        "adding": lambda: {"loss_baseline": (m["constant_mse"], f"always predicting 1.0 ({m['constant_mse']:.3g})")},
+        "reverse": lambda: {"metric_baseline": (m["token_chance"], f"chance ({m['token_chance']:.1%})")},
+        "classify": lambda: {"metric_baseline": (m["chance"], f"chance ({m['chance']:.1%})")},
+        "chars": lambda: {"loss_baseline": (m["unigram_entropy"], f"unigram entropy ({m['unigram_entropy']:.3f})")},
+    }[result.task]()
+
+
+# ------------------------------------------------------------------ saved runs
+def run_metadata(result):
+    """What ``numpylstm train`` stores beside the weights: the task, its settings and results."""
+    return {"task": result.task, "settings": result.settings._asdict(), "results": result.metrics}
+
+
+def saved_run(metadata, task=None, seed=None):
+    """``(task, Settings)`` to measure a saved model with, from its file's metadata (``run_metadata``).
+
+    Parameters
+    ----------
+    metadata : dict, ``io.read_info(path)["metadata"]`` (empty for a model saved without it)
+    task : the task to measure on; must be the saved one when the file names one
+    seed : seeds the generated data (default: the training run's, i.e. its held-out data)
+    """
+    saved_task = metadata.get("task")
+    if task is None and saved_task is None:
+        raise ValueError("the weight file names no task; give one with --task")
+    if task is not None and saved_task is not None and task != saved_task:
+        raise ValueError(f"task must be the one the model was trained on, {saved_task!r}, got {task!r}")
+    task = check.one_of(task or saved_task, "task", TASKS)
+    stored = metadata.get("settings") or {}
+    settings = DEFAULTS[task]._replace(**{k: v for k, v in stored.items() if k in Settings._fields})
+    return task, settings if seed is None else settings._replace(seed=check.non_negative_int(seed, "seed"))
+
+
+def saved_vocabulary(metadata, model):
+    """The ``CharVocab`` of a saved ``CharLM``: the file's (``run_metadata``), else the chars task's
+    when the sizes agree."""
+    check.instance_of(model, CharLM, "model", "a CharLM (a character model, as 'numpylstm train --task chars' saves)")
+    chars = (metadata.get("results") or {}).get("vocab")
+    vocab = CharVocab(chars) if isinstance(chars, str) and chars else char_vocabulary()
+    if vocab.size != model.vocab_size:
+        raise ValueError(f"the model reads {model.vocab_size} characters and its file names "
+                         f"no vocabulary; the chars task's has {vocab.size}")
+    return vocab
+
+
+def predictions(model, inputs):
+    """What ``numpylstm predict`` writes for the inputs of a saved model, by its class.
+
+    Parameters
+    ----------
+    model : SequenceRegressor, SequenceClassifier, CharLM or Seq2Seq
+    inputs : for a regressor or classifier (N, T, I) floats (batch_first; (T, N, I) otherwise);
+        for a CharLM (N, T) character ids; for a Seq2Seq (N, T) source token ids, padded with
+        PAD (0) after each sequence's end
+
+    Returns
+    -------
+    regressor: (N, 1) predicted values; classifier: (N,) class ids; CharLM: (N, T) the most
+    likely next character id at each position; Seq2Seq: (N, L) greedily decoded tokens
+    (END after each sequence's end)
+    """
+    if isinstance(model, Seq2Seq):
+        return _decoded(model, check.integer_array(inputs, "inputs", low=0))
+    check.instance_of(model, (SequenceRegressor, SequenceClassifier, CharLM), "model",
+                      "a SequenceRegressor, SequenceClassifier, CharLM or Seq2Seq (what 'numpylstm train' saves)")
+    output = predict(model, inputs)
+    if isinstance(model, CharLM):
+        return np.argmax(output[0], axis=-1)
+    return np.argmax(output, axis=-1) if isinstance(model, SequenceClassifier) else output
+
+
+def _decoded(model, source):
+    """Greedy decoding of padded ``source`` ids: each sequence's length is where its PAD tokens start."""
+    check.ndim_in(source, "inputs", (2,), "source token ids (N, T)")
+    tokens = source != PAD if model.batch_first else (source != PAD).T    # (N, T)
+    lengths = tokens.sum(axis=1)
+    if np.any(tokens != (np.arange(tokens.shape[1])[None, :] < lengths[:, None])):
+        raise ValueError(f"inputs must hold PAD ({PAD}) only after each sequence's last token")
+    decoded, _ = model.greedy_decode(source, START, END, max_len=tokens.shape[1] + 1, src_lengths=lengths)
+    return decoded
+
+
 # ------------------------------------------------------------------ gradient check
-def gradient_check(layers=2, hidden=4, input_size=3, seq_len=5, batch=2, bidirectional=False,
-                   proj_size=0, seed=0):
-    """``(LSTM, GradientReport)``: every gradient of a float64 LSTM on random data, with random
-    initial states, against finite differences (``numpylstm gradcheck``)."""
+class GradientCheckPlan(NamedTuple):
+    """A gradient check set up, and what it will cost: ``forward_passes`` of about ``seconds_per_pass``."""
+    lstm: LSTM
+    inputs: tuple            # (x (T, N, I), (h0, c0) each (layers * directions, N, H or P))
+    forward_passes: int      # 1 for the analytic gradients + 2 per entry of every checked tensor
+    seconds_per_pass: float
+
+    @property
+    def estimated_seconds(self):
+        return self.forward_passes * self.seconds_per_pass
+
+
+def plan_gradient_check(layers=2, hidden=4, input_size=3, seq_len=5, batch=2, bidirectional=False,
+                        proj_size=0, seed=0):
+    """A float64 LSTM, random data and random initial states, the number of forward passes the
+    check takes (central differences: 2 per entry of the input, the states and every parameter)
+    and the time one takes here."""
     lstm = LSTM(input_size, hidden, num_layers=layers, bidirectional=bidirectional,
                 proj_size=proj_size, dtype=np.float64, seed=seed)
     rng = np.random.default_rng(seed)
@@ -302,4 +516,31 @@ def gradient_check(layers=2, hidden=4, input_size=3, seq_len=5, batch=2, bidirec
     x = rng.standard_normal((seq_len, batch, input_size))
     state = (rng.standard_normal((states, batch, lstm.output_size)),
              rng.standard_normal((states, batch, hidden)))
-    return lstm, check_gradients(lstm, (x, state))
+    entries = x.size + sum(s.size for s in state) + sum(p.data.size for p in lstm.parameters())
+    return GradientCheckPlan(lstm, (x, state), 1 + 2 * entries, _seconds_per_forward(lstm, (x, state)))
+
+
+def _seconds_per_forward(module, inputs, budget=0.1, most=20):
+    """The mean time of forward passes run for about ``budget`` seconds (3 to ``most`` of them).
+
+    A mean over many passes, not one pass: on a shared machine single passes vary fivefold.
+    """
+    count, started = 0, time.perf_counter()
+    while count < 3 or (count < most and time.perf_counter() - started < budget):
+        module(*inputs)
+        module.clear_caches()
+        count += 1
+    return (time.perf_counter() - started) / count
+
+
+def run_gradient_check(plan, progress=None):
+    """The ``GradientReport`` of ``plan`` (``check_gradients``, telling ``progress(name, shape)`` each tensor)."""
+    return check_gradients(plan.lstm, plan.inputs, progress=progress)
+
+
+def gradient_check(layers=2, hidden=4, input_size=3, seq_len=5, batch=2, bidirectional=False,
+                   proj_size=0, seed=0):
+    """``(LSTM, GradientReport)``: every gradient of a float64 LSTM on random data, with random
+    initial states, against finite differences (``numpylstm gradcheck``)."""
+    plan = plan_gradient_check(layers, hidden, input_size, seq_len, batch, bidirectional, proj_size, seed)
+    return plan.lstm, run_gradient_check(plan)

@@ -18,20 +18,23 @@ One training step (``_train_step``) is::
     zero_grad -> forward -> loss -> backward -> [clip] -> optimizer.step
 
 and with ``nan_guard`` each of loss, gradients and updated parameters is
-checked to be finite, so a divergence stops at the step where it starts,
-naming the tensor, instead of silently filling the model with NaN.
+checked (finite, and the loss below a bound), so a divergence stops at the
+step where it starts, naming the tensor, and leaves the model at finite
+weights, instead of silently filling it with NaN. Before the first step
+``fit`` checks everything it is given, data included (``_dry_run``).
 """
+import contextlib
 import math
 import time
 from dataclasses import asdict, dataclass, field
-from typing import List, Optional
+from typing import List, NamedTuple, Optional
 
 import numpy as np
 
 from . import _validate as check
 from .backend import get_array_module
 from .data import make_rng, minibatches
-from .losses import _checked_logits, _integer_target, _keep_weights
+from .losses import _checked_logits, _class_ids, _keep_weights
 from .optim import clip_grad_norm, global_norm
 
 
@@ -84,9 +87,27 @@ class History:
 
 
 # --------------------------------------------------------------------------- fit
+# The divergence bound of the guard: a loss above max(DIVERGENCE_FLOOR, DIVERGENCE_FACTOR * |L0|), L0 the
+# loss before training, is divergence. A loss 10,000 times its starting value has left training behind
+# (a healthy run lowers it); the floor keeps a small L0 (0.01) from stopping a run at a loss of 100.
+DIVERGENCE_FLOOR = 1e6
+DIVERGENCE_FACTOR = 1e4
+
+
 def fit(model, loss_fn, optimizer, train_data, epochs, batch_size=32, val_data=None, metric=None,
         clip=None, early_stopping=None, seed=None, quiet=False, nan_guard=True, shuffle=True, scheduler=None):
     """Train ``model`` for ``epochs`` passes over ``train_data``; returns a ``History``.
+
+    Everything is checked before the first step, so a mistake costs no training and
+    changes no weight: the arguments' types and ranges; every floating array of
+    ``train_data`` and ``val_data`` must be finite (nan or inf are refused naming the
+    array, also where a mask would hide them from the loss: put 0 at padded positions);
+    and a dry run, in eval mode (it records nothing and draws no dropout mask), passes
+    the first ``batch_size`` samples of each through the model, the loss and the metric,
+    so data of the wrong shape or dtype is refused naming ``train_data`` or ``val_data``.
+    A value refused only in a later batch (a token id out of range) stops training at
+    that step, naming ``train_data`` (or ``val_data``), the epoch and the step, with the
+    model at its weights from before that step.
 
     Parameters
     ----------
@@ -105,14 +126,22 @@ def fit(model, loss_fn, optimizer, train_data, epochs, batch_size=32, val_data=N
     clip : float > 0: clip the global gradient norm to it every step (``optim.clip_grad_norm``)
     early_stopping : int >= 1 patience, or None. Needs ``val_data``: training stops after
         ``patience`` epochs without a lower validation loss, and the model gets back the
-        weights of its best epoch (also when all epochs ran).
+        weights of its best epoch (also when all epochs ran, or training diverged).
     seed : None, int or numpy Generator for the order of the batches. Two runs of the same
         model (built with the same seed) on the same data with the same ``seed`` give
         identical weights; dropout draws from the model's own seeded generator.
-    quiet : no progress lines
-    nan_guard : stop with ``TrainingDiverged`` at the first non-finite loss, gradient
-        or parameter, naming it with its epoch and step
-    shuffle : visit the training samples in a new random order every epoch
+    quiet : bool, no progress lines
+    nan_guard : bool, the divergence guard. True stops training with ``TrainingDiverged``,
+        naming the epoch, the step and the tensor, at the first non-finite loss, gradient
+        or parameter, or validation loss, and at the first loss (batch or validation) above
+        the divergence bound ``max(1e6, 1e4 * |L0|)``, L0 being the dry run's loss on the
+        first ``batch_size`` training samples before any step. The model is then left at
+        its last finite weights: those it had before the step that failed (a parameter
+        that an optimizer step made non-finite is put back), or the best epoch's with
+        ``early_stopping``. For that the guard copies the parameters before every optimizer
+        step (one copy of the model's size, reused); the optimizer's own state (Adam's
+        moments) stays as the failed step left it.
+    shuffle : bool, visit the training samples in a new random order every epoch
     scheduler : a learning-rate schedule of ``optimizer`` (``optim.CosineDecay``, ``optim.StepLR``),
         stepped after every optimizer step (once per batch), or None
 
@@ -123,14 +152,16 @@ def fit(model, loss_fn, optimizer, train_data, epochs, batch_size=32, val_data=N
     Raises
     ------
     TrainingDiverged
-        (a ``FloatingPointError``) from the NaN/Inf guard; its ``history`` has the epochs completed.
+        (a ``FloatingPointError``) from the guard; its ``history`` has the epochs completed.
+    ValueError, TypeError
+        for any argument, before the first step.
     """
     _check_model(model)
     if not callable(loss_fn):
         raise TypeError(f"loss_fn must be callable as loss_fn(pred, *targets), got {type(loss_fn).__name__}")
     _check_optimizer(optimizer, model)
     _check_scheduler(scheduler, optimizer)
-    train_inputs, train_targets = _split_data(train_data, "train_data")
+    train = _split_data(train_data, "train_data")
     val = None if val_data is None else _split_data(val_data, "val_data")
     epochs = check.positive_int(epochs, "epochs")
     batch_size = check.positive_int(batch_size, "batch_size")
@@ -140,53 +171,85 @@ def fit(model, loss_fn, optimizer, train_data, epochs, batch_size=32, val_data=N
     patience = None if early_stopping is None else check.positive_int(early_stopping, "early_stopping")
     if patience is not None and val is None:
         raise ValueError("early_stopping needs val_data to watch, got val_data=None")
+    quiet, nan_guard, shuffle = (check.boolean(flag, name) for flag, name in
+                                 ((quiet, "quiet"), (nan_guard, "nan_guard"), (shuffle, "shuffle")))
     rng = make_rng(seed)
+    _check_finite_parameters(model)
+    starting_loss = _dry_run(model, loss_fn, None, train, batch_size)
+    if val is not None:
+        _dry_run(model, loss_fn, metric, val, batch_size)
 
     history = History(metric_name=None if metric is None else getattr(metric, "__name__", "metric"))
     stopper = _EarlyStopping(patience) if patience else None
-    for epoch in range(1, epochs + 1):
-        started = time.perf_counter()
-        model.train()
-        loss, grad_norm = _train_epoch(model, loss_fn, optimizer, train_inputs, train_targets,
-                                       batch_size, shuffle, rng, clip, nan_guard, epoch, history, scheduler)
-        val_loss, val_metric = (None, None) if val is None else _evaluate(model, loss_fn, metric, *val, batch_size)
-        history.epoch.append(epoch)
-        history.train_loss.append(loss)
-        history.val_loss.append(val_loss)
-        history.val_metric.append(val_metric)
-        history.grad_norm.append(grad_norm)
-        history.epoch_time.append(time.perf_counter() - started)
-        if not quiet:
-            print(_progress_line(history, epochs), flush=True)
-        if stopper is not None and stopper.update(epoch, val_loss, model):
-            history.stopped_early = epoch < epochs
-            break
+    guard = _DivergenceGuard(starting_loss) if nan_guard else None
+    loop = _Loop(model, loss_fn, optimizer, scheduler, clip, guard, batch_size, shuffle, rng)
+    try:
+        for epoch in range(1, epochs + 1):
+            _run_epoch(loop, epoch, train, val, metric, history, epochs, quiet)
+            if stopper is not None and stopper.update(epoch, history.val_loss[-1], model):
+                history.stopped_early = epoch < epochs
+                break
+    except TrainingDiverged as diverged:
+        raise _at_finite_weights(diverged, model, stopper, history) from None
     if stopper is not None:
         history.best_epoch = stopper.restore(model)
         if not quiet:
-            why = f"no lower val_loss for {patience} epochs" if history.stopped_early else "all epochs ran"
-            print(f"early stopping ({why}): restored the weights of epoch {history.best_epoch} "
-                  f"(val_loss {stopper.best_loss:.4g})", flush=True)
+            print(stopper.summary(history.stopped_early), flush=True)
     model.train()
     return history
 
 
-def _train_epoch(model, loss_fn, optimizer, inputs, targets, batch_size, shuffle, rng, clip, nan_guard,
-                 epoch, history, scheduler=None):
+class _Loop(NamedTuple):
+    """What every epoch of one ``fit`` uses."""
+    model: object
+    loss_fn: object
+    optimizer: object
+    scheduler: object
+    clip: Optional[float]
+    guard: Optional["_DivergenceGuard"]
+    batch_size: int
+    shuffle: bool
+    rng: np.random.Generator
+
+
+def _run_epoch(loop, epoch, train, val, metric, history, epochs, quiet):
+    """Train one epoch, validate, and record both in ``history`` (and print them unless ``quiet``)."""
+    started = time.perf_counter()
+    loop.model.train()
+    loss, grad_norm = _train_epoch(loop, train.inputs, train.targets, epoch, history)
+    val_loss, val_metric = None, None
+    if val is not None:
+        with _naming(f"val_data, in the validation after epoch {epoch}"):
+            val_loss, val_metric = _evaluate(loop.model, loop.loss_fn, metric, val.inputs, val.targets,
+                                             loop.batch_size)
+        if loop.guard is not None:
+            loop.guard.check_loss(val_loss, (epoch, None, history), "the validation loss")
+    history.epoch.append(epoch)
+    history.train_loss.append(loss)
+    history.val_loss.append(val_loss)
+    history.val_metric.append(val_metric)
+    history.grad_norm.append(grad_norm)
+    history.epoch_time.append(time.perf_counter() - started)
+    if not quiet:
+        print(_progress_line(history, epochs), flush=True)
+
+
+def _train_epoch(loop, inputs, targets, epoch, history):
     """One pass over the training data; returns (mean loss weighted by batch size, largest grad norm)."""
     n_in = len(inputs)
     total, seen, largest_norm = 0.0, 0, 0.0
-    batches = minibatches(*inputs, *targets, batch_size=batch_size, shuffle=shuffle, seed=rng)
+    batches = minibatches(*inputs, *targets, batch_size=loop.batch_size, shuffle=loop.shuffle, seed=loop.rng)
     for step, batch in enumerate(batches, start=1):
-        where = (epoch, step, history)
         try:
-            loss, norm = _train_step(model, loss_fn, optimizer, batch[:n_in], batch[n_in:], clip,
-                                     nan_guard, where)
+            # The dry run saw the first batch; values refused in a later one are named here.
+            with _naming(f"train_data, in the batch of epoch {epoch}, step {step} (the model holds its "
+                         "weights from before that step)"):
+                loss, norm = _train_step(loop, batch[:n_in], batch[n_in:], (epoch, step, history))
         except BaseException:
-            model.clear_caches()  # a failed step must not leave a cache for the next backward
+            loop.model.clear_caches()  # a failed step must not leave a cache for the next backward
             raise
-        if scheduler is not None:
-            scheduler.step()
+        if loop.scheduler is not None:
+            loop.scheduler.step()
         size = len(batch[0])
         total += loss * size
         seen += size
@@ -194,49 +257,111 @@ def _train_epoch(model, loss_fn, optimizer, inputs, targets, batch_size, shuffle
     return total / seen, largest_norm
 
 
-def _train_step(model, loss_fn, optimizer, inputs, targets, clip, nan_guard, where):
-    """zero_grad -> forward -> loss -> backward -> [clip] -> step; returns (loss, grad norm before clipping)."""
-    optimizer.zero_grad()
+def _train_step(loop, inputs, targets, where):
+    """zero_grad -> forward -> loss -> backward -> [clip] -> step; returns (loss, grad norm before clipping).
+
+    With the guard, each of loss, gradients and updated parameters is checked before the next stage.
+    """
+    model, guard = loop.model, loop.guard
+    loop.optimizer.zero_grad()
     pred = model(*inputs)
-    loss, dpred = _call_loss(loss_fn, pred, targets)
-    if nan_guard and not math.isfinite(loss):
-        _diverged(where, "the loss", f"is {loss}")
+    loss, dpred = _loss_result(loop.loss_fn(pred, *targets))
+    if guard is not None:
+        guard.check_loss(loss, where)
     model.backward(dpred)
-    if nan_guard:
-        for name, param in model.named_parameters():
-            _check_finite(param.grad, f"the gradient of parameter {name!r}", where, "after backward")
+    if guard is not None:
+        guard.check_gradients(model, where)
     params = model.parameters()
-    norm = clip_grad_norm(params, clip) if clip else global_norm(params)
-    optimizer.step()
-    if nan_guard:
-        for name, param in model.named_parameters():
-            _check_finite(param.data, f"parameter {name!r}", where, "after the optimizer step")
+    norm = clip_grad_norm(params, loop.clip) if loop.clip else global_norm(params)
+    if guard is None:
+        loop.optimizer.step()
+    else:
+        guard.step(loop.optimizer, model, where)
     return loss, norm
 
 
-def _call_loss(loss_fn, pred, targets):
-    result = loss_fn(pred, *targets)
+def _loss_result(result):
+    """``(float(loss), dpred)`` from what ``loss_fn`` returned, which must be a pair."""
     if not (isinstance(result, tuple) and len(result) == 2):
         raise TypeError(f"loss_fn must return a pair (loss, dpred), got {type(result).__name__}")
     loss, dpred = result
     return float(loss), dpred
 
 
-def _check_finite(array, what, where, when):
+class _DivergenceGuard:
+    """``nan_guard``: stops training at a non-finite or exploding loss, or a non-finite gradient or parameter.
+
+    ``bound`` is ``max(DIVERGENCE_FLOOR, DIVERGENCE_FACTOR * |starting_loss|)``. Before every
+    optimizer step the parameters are copied into buffers made once (``_saved``), so a step
+    that makes any of them non-finite is undone before the error is raised.
+    """
+
+    def __init__(self, starting_loss):
+        self.starting_loss = starting_loss
+        self.bound = max(DIVERGENCE_FLOOR, DIVERGENCE_FACTOR * abs(starting_loss))
+        self._saved = None
+
+    def check_loss(self, loss, where, what="the loss"):
+        if not math.isfinite(loss):
+            _diverged(where, what, f"is {loss}")
+        if loss > self.bound:
+            _diverged(where, what, f"is {loss:.4g}, above the divergence bound {self.bound:.4g} "
+                                   f"(max(1e6, 1e4 x {abs(self.starting_loss):.4g}, the loss before training))")
+
+    def check_gradients(self, model, where):
+        for name, param in model.named_parameters():
+            problem = _non_finite(param.grad)
+            if problem:
+                _diverged(where, f"the gradient of parameter {name!r}", f"{problem} after backward")
+
+    def step(self, optimizer, model, where):
+        """``optimizer.step()``, undone if it leaves a parameter non-finite (then raises, naming it)."""
+        named = list(model.named_parameters())
+        if self._saved is None:
+            self._saved = [get_array_module(p.data).empty_like(p.data) for _, p in named]
+        for saved, (_, param) in zip(self._saved, named):
+            saved[...] = param.data
+        optimizer.step()
+        for name, param in named:
+            problem = _non_finite(param.data)
+            if problem:
+                for saved, (_, restored) in zip(self._saved, named):
+                    restored.data[...] = saved
+                _diverged(where, f"parameter {name!r}", f"{problem} after the optimizer step (undone)")
+
+
+def _non_finite(array):
+    """"holds 3 non-finite value(s) (nan and inf)" for an array with nan or inf; None for a finite one."""
     xp = get_array_module(array)
-    if not bool(xp.isfinite(array).all()):
-        bad = int((~xp.isfinite(array)).sum())
-        kinds = sorted({"nan" if bool(xp.isnan(array).any()) else None,
-                        "inf" if bool(xp.isinf(array).any()) else None} - {None})
-        _diverged(where, what, f"holds {bad} non-finite value(s) ({' and '.join(kinds)}) {when}")
+    if bool(xp.isfinite(array).all()):
+        return None
+    bad = int((~xp.isfinite(array)).sum())
+    kinds = sorted({"nan" if bool(xp.isnan(array).any()) else None,
+                    "inf" if bool(xp.isinf(array).any()) else None} - {None})
+    return f"holds {bad} non-finite value(s) ({' and '.join(kinds)})"
 
 
 def _diverged(where, what, detail):
     epoch, step, history = where
-    message = (f"training diverged at epoch {epoch}, step {step}: {what} {detail}. "
-               "Try a smaller learning rate, gradient clipping (clip=1.0), or check the inputs "
-               "for nan/inf.")
+    place = f"epoch {epoch}, step {step}" if step is not None else f"epoch {epoch}, in validation"
+    message = (f"training diverged at {place}: {what} {detail}. "
+               "Try a smaller learning rate, gradient clipping (clip=1.0), or rescaled data.")
     raise TrainingDiverged(message, epoch, step, what, history)
+
+
+def _at_finite_weights(diverged, model, stopper, history):
+    """``diverged`` with the weights the model is left with said, after restoring the best ones (early stopping)."""
+    if stopper is not None and stopper.best_state is not None:
+        history.best_epoch = stopper.restore(model)
+        weights = (f"Early stopping restored the weights of epoch {history.best_epoch}, the best val_loss "
+                   f"({stopper.best_loss:.4g}).")
+    elif diverged.step is None:
+        weights = f"The model holds its weights from the end of epoch {diverged.epoch}."
+    else:
+        weights = "The model holds its last finite weights, from before that step."
+    model.train()
+    return TrainingDiverged(f"{diverged} {weights}", diverged.epoch, diverged.step, diverged.tensor,
+                            diverged.history)
 
 
 class _EarlyStopping:
@@ -260,11 +385,63 @@ class _EarlyStopping:
             model.load_state_dict(self.best_state)
         return self.best_epoch
 
+    def summary(self, stopped_early):
+        why = f"no lower val_loss for {self.patience} epochs" if stopped_early else "all epochs ran"
+        if self.best_epoch is None:   # only without the guard: every val_loss was nan
+            return f"early stopping ({why}): no epoch had a finite val_loss; the model keeps its last weights"
+        return (f"early stopping ({why}): restored the weights of epoch {self.best_epoch} "
+                f"(val_loss {self.best_loss:.4g})")
+
 
 def _evaluate(model, loss_fn, metric, inputs, targets, batch_size):
     pred = predict(model, inputs, batch_size)
-    loss, _ = _call_loss(loss_fn, pred, targets)
+    loss, _ = _loss_result(loss_fn(pred, *targets))
     return loss, (None if metric is None else float(metric(pred, *targets)))
+
+
+# ------------------------------------------------------------------- checked before the first step
+def _check_finite_parameters(model):
+    for name, param in model.named_parameters():
+        check.all_finite(param.data, f"parameter {name!r} of the model",
+                         ": fit starts from finite weights (load or rebuild the model)")
+
+
+def _dry_run(model, loss_fn, metric, data, batch_size):
+    """The loss of ``model`` on the first ``batch_size`` samples of ``data``, in eval mode (records nothing).
+
+    Runs the forward, the loss and the metric the way training will, so that data the model
+    or the loss refuses is refused now, naming the part of ``data`` (an error re-raised with
+    it in front, the original chained); a non-finite loss is refused too.
+    """
+    n = min(batch_size, data.count)
+    inputs, targets = tuple(a[:n] for a in data.inputs), tuple(a[:n] for a in data.targets)
+    was_training = model.training
+    model.eval()
+    try:
+        with _naming(f"{data.name}[0] (inputs) do not fit the model"):
+            pred = model(*inputs)
+        with _naming(f"{data.name}[1] (targets) do not fit the model's output and loss_fn"):
+            result = loss_fn(pred, *targets)
+        loss, _ = _loss_result(result)
+        if metric is not None:
+            with _naming(f"metric failed on the first {n} samples of {data.name}"):
+                float(metric(pred, *targets))
+    finally:
+        model.train(was_training)
+    if not math.isfinite(loss):
+        raise ValueError(f"{data.name} gives the model a loss of {loss} before training (on its first {n} "
+                         "samples): rescale the data, or check the model's weights")
+    return loss
+
+
+@contextlib.contextmanager
+def _naming(prefix):
+    """Re-raise a ValueError or TypeError of the block with ``prefix`` in front of its message."""
+    try:
+        yield
+    except (ValueError, TypeError) as error:
+        kind = TypeError if isinstance(error, TypeError) else ValueError
+        raise kind(f"{prefix}: {error}") from error
 
 
 def _progress_line(history, epochs):
@@ -305,7 +482,8 @@ def predict(model, inputs, batch_size=None):
     try:
         outputs = []
         for batch in minibatches(*inputs, batch_size=batch_size, shuffle=False):
-            outputs.append(model(*batch))
+            with _naming("inputs do not fit the model"):
+                outputs.append(model(*batch))
             if batch_size < n:   # more than one batch: the outputs will be joined along axis 0
                 _check_samples_first(outputs[-1], len(batch[0]))
     finally:
@@ -350,7 +528,8 @@ def accuracy(logits, target, mask=None):
     Parameters
     ----------
     logits : (..., C) float scores
-    target : (...) integer class ids (``logits.shape[:-1]``)
+    target : (...) integer class ids in [0, C) (``logits.shape[:-1]``); masked positions may hold
+        anything (as in ``losses.cross_entropy``)
     mask : optional (...) bool / 0-1 array; only positions where it is true count
 
     Returns
@@ -359,11 +538,9 @@ def accuracy(logits, target, mask=None):
     """
     logits = _checked_logits(logits)
     xp = get_array_module(logits)
-    target = _integer_target(target, logits.shape[:-1])
-    correct = xp.argmax(logits, axis=-1) == xp.asarray(target)
-    if mask is None:
-        return float(correct.mean())
-    keep = _keep_weights(mask, target.shape, logits.dtype, xp) > 0
+    keep = _keep_weights(mask, logits.shape[:-1], logits.dtype, xp) > 0
+    target = _class_ids(target, logits.shape[:-1], logits.shape[-1], keep, xp)
+    correct = xp.argmax(logits, axis=-1) == target
     return float(correct[keep].mean())
 
 
@@ -407,14 +584,16 @@ def _check_model(model):
         raise TypeError(f"model must be a numpylstm Module (callable, with backward()), got {type(model).__name__}")
 
 
-def _as_tuple(arrays, name):
+def _as_tuple(arrays, name, labels=None):
+    """``arrays`` (one array or a tuple of them) as a tuple of arrays with a sample axis; ``labels`` name each."""
     arrays = tuple(arrays) if isinstance(arrays, (tuple, list)) else (arrays,)
     if not arrays:
         raise ValueError(f"{name} must hold at least one array, got an empty tuple")
-    for k, a in enumerate(arrays):
+    labels = labels or ([f"{name}[{k}]" for k in range(len(arrays))] if len(arrays) > 1 else [name])
+    for a, label in zip(arrays, labels):
         if not hasattr(a, "shape") or len(a.shape) == 0:
-            label = f"{name}[{k}]" if len(arrays) > 1 else name
             raise TypeError(f"{label} must be an array with the samples on axis 0, got {type(a).__name__}")
+        check.not_masked(a, label)
     return arrays
 
 
@@ -428,12 +607,32 @@ def _sample_count(arrays, name):
     return counts[0]
 
 
+class _Data(NamedTuple):
+    """``train_data`` or ``val_data``, checked: its arrays, and a label for each for the messages."""
+    name: str           # "train_data" or "val_data"
+    inputs: tuple
+    targets: tuple
+    count: int          # N, the samples of every array
+
+
 def _split_data(data, name):
-    """``(inputs, targets)`` as two tuples of arrays with the same number of samples."""
+    """``(inputs, targets)`` as a ``_Data``: tuples of arrays with the same number of samples, all finite."""
     check.pair(data, name, "(inputs, targets)")
-    inputs, targets = _as_tuple(data[0], f"{name}[0] (inputs)"), _as_tuple(data[1], f"{name}[1] (targets)")
-    _sample_count(inputs + targets, f"{name} arrays")
-    return inputs, targets
+    labels = [_labels(data[0], name, 0), _labels(data[1], name, 1)]
+    inputs = _as_tuple(data[0], f"{name}[0] (inputs)", labels[0])
+    targets = _as_tuple(data[1], f"{name}[1] (targets)", labels[1])
+    count = _sample_count(inputs + targets, f"{name} arrays")
+    for array, label in zip(inputs + targets, labels[0] + labels[1]):
+        check.all_finite(array, label, ": fit refuses nan and inf in its data, also at padded positions "
+                                       "(put 0 there; a mask or lengths keeps them out of the loss)")
+    return _Data(name, inputs, targets, count)
+
+
+def _labels(part, name, index):
+    """The name of each array of one part of the data: "train_data[0]", or "train_data[0][k]" in a tuple."""
+    if isinstance(part, (tuple, list)):
+        return [f"{name}[{index}][{k}]" for k in range(len(part))]
+    return [f"{name}[{index}]"]
 
 
 def _positive_or_none(value, name):

@@ -9,8 +9,9 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from numpylstm import (LSTM, RNN, CharLM, Decoder, Dropout, Embedding, Encoder, Linear, LSTMCell, ReLU, RNNCell,
-                       Seq2Seq, Sequential, SequenceClassifier, SequenceRegressor, Sigmoid, Tanh)
+from numpylstm import (LSTM, RNN, CharLM, Decoder, Dropout, Embedding, Encoder, FeatureDecoder, FeatureEncoder,
+                       FeatureSeq2Seq, Linear, LSTMCell, ReLU, RNNCell, Seq2Seq, Sequential, SequenceClassifier,
+                       SequenceRegressor, Sigmoid, Tanh)
 
 
 class Case(NamedTuple):
@@ -57,6 +58,12 @@ CATALOG = {
     "Decoder": Case(lambda: Decoder(7, 3, 4, seed=0), _ids(7, 5, 2)),
     "Seq2Seq": Case(lambda: Seq2Seq(7, 3, 4, seed=0),
                     lambda rng: (rng.integers(0, 7, (5, 2)), rng.integers(0, 7, (4, 2)))),
+    "FeatureEncoder": Case(lambda: FeatureEncoder(3, 4, num_layers=2, seed=0), _floats(5, 2, 3)),
+    "FeatureDecoder": Case(lambda: FeatureDecoder(2, 4, seed=0),
+                           lambda rng: (rng.standard_normal((4, 2, 2)), (rng.standard_normal((1, 2, 4)),
+                                                                         rng.standard_normal((1, 2, 4))))),
+    "FeatureSeq2Seq": Case(lambda: FeatureSeq2Seq(3, 4, 2, num_layers=2, batch_first=True, seed=0),
+                           lambda rng: (rng.standard_normal((2, 5, 3)), rng.standard_normal((2, 4, 2)))),
 }
 
 

@@ -1,7 +1,8 @@
-"""Shared fixtures: the backends to run on, and PyTorch where it is installed.
+"""Shared fixtures: the backends to run on, and PyTorch and Keras where they are installed.
 
-CI sets NUMPYLSTM_REQUIRE_TORCH=1, which turns a missing torch from a skip
-into a failure, so the cross-checks cannot silently stop running there.
+CI sets NUMPYLSTM_REQUIRE_TORCH=1 and NUMPYLSTM_REQUIRE_KERAS=1, which turn a missing
+torch or Keras from a skip into a failure, so the cross-checks cannot silently stop
+running there.
 """
 import os
 
@@ -44,12 +45,35 @@ def _import_torch():
 
 @pytest.fixture
 def torch():
-    """The torch module in float64, or a skip where it is not installed (a failure in CI)."""
+    """The torch module in float64 on one thread, or a skip where it is not installed (a failure in CI).
+
+    One thread: the cross-checks compute small products, which torch's thread pool slows down
+    many times over on a busy 2-core machine, and the numbers do not depend on it.
+    """
     torch = _import_torch()
-    default = torch.get_default_dtype()
+    default, threads = torch.get_default_dtype(), torch.get_num_threads()
     torch.set_default_dtype(torch.float64)
+    torch.set_num_threads(1)
     yield torch
     torch.set_default_dtype(default)   # so no other test depends on the order tests ran in
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def keras(monkeypatch):
+    """Keras 3 on its torch backend, computing in float64; a skip where it is not installed."""
+    monkeypatch.setenv("KERAS_BACKEND", "torch")    # read once, when keras is first imported
+    if os.environ.get("NUMPYLSTM_REQUIRE_KERAS"):
+        import keras
+    else:
+        keras = pytest.importorskip("keras")
+    if keras.backend.backend() != "torch":
+        message = f"keras was imported earlier with the {keras.backend.backend()} backend, not torch"
+        pytest.fail(message) if os.environ.get("NUMPYLSTM_REQUIRE_KERAS") else pytest.skip(message)
+    floatx = keras.config.floatx()
+    keras.config.set_floatx("float64")
+    yield keras
+    keras.config.set_floatx(floatx)
 
 
 @pytest.fixture

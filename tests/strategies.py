@@ -93,3 +93,18 @@ def rnn_configs(draw):
 float_dtypes = st.sampled_from([np.float32, np.float64])
 # Scales of the inputs of the random well-formed calls: ordinary, large, and the 1e6 of issue 7.
 input_scales = st.sampled_from([1.0, 1e3, 1e6])
+
+
+# ------------------------------------------------------------ hostile arguments (issue 14)
+# What a careless or hostile caller passes where any argument belongs: wrong types, NumPy's odd
+# corners (0-d, empty, object, complex, masked), ragged lists, huge and subnormal numbers. Each is
+# made fresh per example (a factory), so no call can see another's in-place changes.
+HOSTILE_FACTORIES = (
+    lambda: None, lambda: "x", lambda: "no", lambda: True, lambda: 2.5, lambda: -1, lambda: 0, lambda: 10 ** 19,
+    lambda: np.uint64(2 ** 64 - 1), lambda: float("nan"), lambda: float("inf"), lambda: 1e-320, lambda: -1e308,
+    lambda: [], lambda: [[1], [1, 2]], lambda: (1, 2, 3), lambda: np.array(3.0), lambda: np.zeros((0, 3)),
+    lambda: np.array(["a"]), lambda: np.array([1 + 2j]), lambda: np.zeros((2, 3), dtype=object),
+    lambda: np.ma.masked_array([1.0, 2.0], mask=[False, True]), lambda: object(),
+)
+hostile_values = st.one_of(st.sampled_from(HOSTILE_FACTORIES).map(lambda make: make()),
+                           st.integers(-3, 3), st.floats(width=64), st.text(max_size=3))

@@ -5,7 +5,7 @@ from hypothesis import given, strategies as st
 
 from numpylstm import data
 
-from assertions import raises_naming
+from assertions import fuzzed_arguments_test, raises_naming
 from strategies import seeds
 
 
@@ -262,7 +262,10 @@ BAD_CALLS = [
     (lambda: data.load_text("hamlet"), ValueError, ["name", "hamlet", "sonnets"]),
     (lambda: data.CharVocab(""), ValueError, ["text", "empty"]),
     (lambda: data.CharVocab("abc").encode("abz"), ValueError, ["vocabulary", "'z'"]),
-    (lambda: data.CharVocab("abc").decode(np.array([0, 3])), ValueError, ["ids", "0..2", "3"]),
+    (lambda: data.CharVocab("abc").decode(np.array([0, 3])), ValueError, ["ids", "[0, 2]", "3"]),
+    (lambda: data.CharVocab("abc").decode(np.array([0, 2 ** 64 - 1], np.uint64)), ValueError,
+     ["ids", "[0, 2]", str(2 ** 64 - 1)]),
+    (lambda: data.CharVocab("abc").decode([[0], [1, 2]]), ValueError, ["ids", "ragged"]),
     (lambda: data.CharVocab("abc").decode(np.array([0.0])), TypeError, ["ids", "float64"]),
     (lambda: data.char_windows(np.arange(5), 5), ValueError, ["ids", "6", "5"]),
     (lambda: data.exact_match(np.zeros((2, 3)), np.zeros((2, 3), int), np.ones((2, 3), bool)),
@@ -275,6 +278,25 @@ BAD_CALLS = [
     (lambda: list(data.minibatches(batch_size=2)), ValueError, ["at least one array"]),
     (lambda: list(data.minibatches(np.zeros((0, 2)), batch_size=2)), ValueError, ["empty", "0 samples"]),
     (lambda: data.train_test_split(np.arange(2), test_fraction=0.9), ValueError, ["test_fraction", "no training"]),
+    # issue 14: flags, ragged lists, masks, and sizes that cannot fit
+    (lambda: list(data.minibatches(np.zeros(5), batch_size=2, drop_last="no")), TypeError, ["drop_last", "'no'"]),
+    (lambda: list(data.minibatches(np.zeros(5), batch_size=2, shuffle="no")), TypeError, ["shuffle", "'no'"]),
+    (lambda: data.train_test_split(np.zeros(5), shuffle=1), TypeError, ["shuffle", "True or False", "1"]),
+    (lambda: data.exact_match([[1], [1, 2]], np.zeros((2, 2), int), np.ones((2, 2), bool)), ValueError,
+     ["predicted", "ragged"]),
+    (lambda: data.exact_match(np.zeros((2, 2), int), [[1], [1, 2]], np.ones((2, 2), bool)), ValueError,
+     ["target", "ragged"]),
+    (lambda: data.exact_match(np.zeros((2, 2), int), np.zeros((2, 2), int), np.full((2, 2), 0.5)), ValueError,
+     ["target_mask", "0 and 1"]),
+    (lambda: data.exact_match(np.ma.masked_array(np.zeros((2, 2), int)), np.zeros((2, 2), int), np.ones((2, 2))),
+     TypeError, ["predicted", "MaskedArray"]),
+    (lambda: data.adding_problem(10 ** 12), MemoryError, ["adding_problem(n_samples=1000000000000, seq_len=50)",
+                                                          "needs", "its arrays"]),
+    (lambda: data.reversal_task(10, max_len=10 ** 15), MemoryError, ["reversal_task", "max_len=1000000000000000"]),
+    (lambda: data.sine_series(10 ** 15), MemoryError, ["sine_series(n_steps=1000000000000000)"]),
+    (lambda: data.classification_task(10 ** 11), MemoryError, ["classification_task(n_samples=100000000000"]),
+    (lambda: data.char_windows(np.arange(10 ** 6), 500_000, step=1), MemoryError,
+     ["char_windows of 500000 windows (seq_len=500000)"]),
 ]
 
 
@@ -307,3 +329,61 @@ def test_unigram_entropy_refuses_negative_ids_and_a_too_small_vocabulary():
     raises_naming(ValueError, lambda: data.unigram_entropy(np.array([1, 5]), n_tokens=3), "n_tokens=3", "5")
     raises_naming(TypeError, lambda: data.unigram_entropy(np.array([1, 2]), n_tokens="3"), "n_tokens")
     assert data.unigram_entropy(np.array([0, 1]), n_tokens=4) == pytest.approx(np.log(2))
+    # a vocabulary far larger than memory: ids that never occur are not counted one by one
+    assert data.unigram_entropy(np.array([0, 1]), n_tokens=10 ** 15) == pytest.approx(np.log(2))
+
+
+# ------------------------------------------------------------- issue 14: fuzzed arguments
+def vocab():
+    return data.CharVocab("abc")
+
+
+DATA_CALLS = {
+    "minibatches": (lambda **kw: list(data.minibatches(np.zeros((5, 2)), **kw)),
+                    dict(batch_size=2, shuffle=True, seed=0, drop_last=False)),
+    "train_test_split": (lambda **kw: data.train_test_split(np.zeros(5), **kw),
+                         dict(test_fraction=0.2, shuffle=False, seed=None)),
+    "sine_series": (data.sine_series, dict(n_steps=40, frequencies=(1.0,), amplitudes=None, dt=0.04, noise=0.02,
+                                           seed=0, dtype=np.float64)),
+    "window_series": (data.window_series, dict(series=np.arange(10.0), window=3)),
+    "last_value_baseline": (data.last_value_baseline, dict(X=np.zeros((2, 3, 1)))),
+    "adding_problem": (data.adding_problem, dict(n_samples=3, seq_len=4, seed=0, dtype=np.float64)),
+    "reversal_task": (data.reversal_task, dict(n_samples=3, n_symbols=4, min_len=2, max_len=3, seed=0)),
+    "exact_match": (data.exact_match, dict(predicted=np.zeros((2, 3), int), target=np.zeros((2, 3), int),
+                                           target_mask=np.ones((2, 3), bool))),
+    "classification_task": (data.classification_task, dict(n_samples=3, seq_len=9, n_classes=2, noise=0.5, seed=0,
+                                                           dtype=np.float64)),
+    "load_text": (data.load_text, dict(name="sonnets")),
+    "CharVocab": (data.CharVocab, dict(text="abc")),
+    "encode": (lambda **kw: vocab().encode(**kw), dict(text="ab")),
+    "decode": (lambda **kw: vocab().decode(**kw), dict(ids=np.array([0, 2]))),
+    "char_windows": (data.char_windows, dict(ids=np.arange(20), seq_len=4, step=None)),
+    "char_task": (data.char_task, dict(seq_len=64, test_fraction=0.1, step=None, name="sonnets")),
+    "unigram_entropy": (data.unigram_entropy, dict(ids=np.arange(5), n_tokens=None)),
+    "make_rng": (data.make_rng, dict(seed=None)),
+}
+
+
+test_fuzzed_arguments_are_refused_naming_them = fuzzed_arguments_test(DATA_CALLS, 300)
+
+
+def test_a_char_task_split_too_small_for_one_window_names_test_fraction():
+    raises_naming(ValueError, lambda: data.char_task(test_fraction=1e-320), "test_fraction=1e-320",
+                  "leaves 1 characters", "for test", "seq_len + 1 = 65")
+    raises_naming(ValueError, lambda: data.char_task(seq_len=64, test_fraction=0.9999999),
+                  "characters", "for training")
+
+
+def test_a_step_longer_than_the_text_gives_its_one_window():
+    X, Y = data.char_windows(np.arange(20), 4, step=10 ** 19)
+    np.testing.assert_array_equal(X, [[0, 1, 2, 3]])
+    np.testing.assert_array_equal(Y, [[1, 2, 3, 4]])
+
+
+def test_reversal_task_bounds_n_symbols_by_the_int64_token_ids():
+    raises_naming(ValueError, lambda: data.reversal_task(3, n_symbols=10 ** 19), "n_symbols", "int64")
+
+
+def test_unigram_entropy_of_huge_ids_counts_only_those_present():
+    assert data.unigram_entropy(np.array([10 ** 12, 10 ** 12, 2 ** 64 - 1], np.uint64)) == pytest.approx(
+        -(2 / 3 * np.log(2 / 3) + 1 / 3 * np.log(1 / 3)), rel=1e-12)

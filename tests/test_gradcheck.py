@@ -132,3 +132,19 @@ def test_check_gradients_refuses_non_modules_and_bad_tolerances():
     raises_naming(TypeError, lambda: check_gradients(np.tanh, (np.zeros(2),)), "module", "Module", "ufunc")
     raises_naming(ValueError, lambda: check_gradients(Linear(2, 2), (np.zeros((1, 2)),), tolerance=-1e-6),
                   "tolerance", "-1e-06")
+    raises_naming(TypeError, lambda: check_gradients(Linear(2, 2), (np.zeros((1, 2)),), progress="yes"),
+                  "progress", "callable", "str")
+
+
+def test_progress_is_told_each_tensor_before_its_finite_differences(rng):
+    lstm = LSTM(2, 3, seed=0)
+    seen, forwards = [], []
+    real_forward = lstm.forward
+    lstm.forward = lambda *args, **kwargs: forwards.append(1) or real_forward(*args, **kwargs)
+    x, state = rng.standard_normal((4, 1, 2)), (rng.standard_normal((1, 1, 3)), rng.standard_normal((1, 1, 3)))
+    report = check_gradients(lstm, (x, state), progress=lambda name, shape: seen.append((name, shape, len(forwards))))
+    assert [(name, shape) for name, shape, _ in seen] == [(c.name, c.shape) for c in report.checks]
+    # Each tensor's finite differences take 2 forward passes per entry, after the one analytic pass.
+    sizes = [int(np.prod(shape)) for _, shape, _ in seen]
+    assert [count for _, _, count in seen] == list(1 + 2 * np.cumsum([0] + sizes[:-1]))
+    assert len(forwards) == 1 + 2 * sum(sizes)

@@ -1,11 +1,10 @@
 """numpylstm.interop and torch tensors as inputs: checked against real Keras and PyTorch, float64.
 
-Keras runs on its torch backend (KERAS_BACKEND=torch, set before the import);
-without Keras or torch these tests skip (CI sets NUMPYLSTM_REQUIRE_KERAS=1 and
+Keras runs on its torch backend (KERAS_BACKEND=torch, set before the import by the ``keras`` fixture
+of conftest.py); without Keras or torch these tests skip (CI sets NUMPYLSTM_REQUIRE_KERAS=1 and
 NUMPYLSTM_REQUIRE_TORCH=1, which turns the skips into failures).
 """
 import itertools
-import os
 
 import numpy as np
 import pytest
@@ -22,23 +21,6 @@ from torch_reference import assert_distinct_biases
 
 EXACT = 1e-12     # the same arithmetic in float64 on both sides: only rounding differs
 ALL_GATE_ORDERS = ["".join(p) for p in itertools.permutations("ifgo")]
-
-
-@pytest.fixture
-def keras(monkeypatch):
-    """Keras 3 on its torch backend, computing in float64; a skip where it is not installed."""
-    monkeypatch.setenv("KERAS_BACKEND", "torch")    # read once, when keras is first imported
-    if os.environ.get("NUMPYLSTM_REQUIRE_KERAS"):
-        import keras
-    else:
-        keras = pytest.importorskip("keras")
-    if keras.backend.backend() != "torch":
-        message = f"keras was imported earlier with the {keras.backend.backend()} backend, not torch"
-        pytest.fail(message) if os.environ.get("NUMPYLSTM_REQUIRE_KERAS") else pytest.skip(message)
-    floatx = keras.config.floatx()
-    keras.config.set_floatx("float64")
-    yield keras
-    keras.config.set_floatx(floatx)
 
 
 def loaded(module, state_dict):
@@ -517,3 +499,12 @@ def test_ragged_lists_and_unreadable_tensors_are_refused_naming_the_argument(tor
     raises_naming(ValueError, lambda: LSTM(3, 4)(ragged), "input", "rectangular array of floats", "ragged list")
     bfloat16 = torch.zeros((5, 2, 3), dtype=torch.bfloat16)       # a dtype NumPy does not have
     raises_naming(TypeError, lambda: LSTM(3, 4)(bfloat16), "input", "array of floats", "Tensor", "BFloat16")
+
+
+def test_load_state_dict_takes_torch_parameters_that_require_grad(torch):
+    """``dict(module.named_parameters())`` holds tensors with requires_grad: they load as their values."""
+    twin = torch.nn.LSTM(3, 4, num_layers=2, dtype=torch.float64)
+    lstm = LSTM(3, 4, num_layers=2, seed=0)
+    assert lstm.load_state_dict(dict(twin.named_parameters())) == ([], [])
+    for name, param in twin.named_parameters():
+        np.testing.assert_array_equal(lstm.state_dict()[name], param.detach().numpy())

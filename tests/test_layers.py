@@ -6,7 +6,7 @@ from hypothesis import given, strategies as st
 from numpylstm.gradcheck import check_gradients, numerical_gradient, rel_error
 from numpylstm.layers import Dropout, Embedding, Linear, mlp, ReLU, Sequential, Sigmoid, Tanh
 
-from assertions import assert_finite, raises_naming, random_array
+from assertions import assert_finite, memory_of, raises_naming, random_array
 from strategies import array_of_dtype, float_dtypes, input_scales, refused_dtypes, seeds, small_sizes, wrong_shapes
 
 TOLERANCE = 1e-6        # finite differences, float64
@@ -528,3 +528,29 @@ def test_well_formed_embedding_calls(vocab, dim, ids_shape, padding, dtype, seed
     assert_finite(y, embedding.weight.grad)
     if padding:
         assert not np.any(embedding.weight.grad[0])
+
+
+# ------------------------------------------------------------------ sizes bounded by memory
+@pytest.mark.parametrize("build, fragments", [
+    (lambda: Linear(10 ** 6, 10 ** 7), ["Linear(1000000, 10000000, bias=True)", "145.5 TiB"]),
+    (lambda: Linear(10 ** 6, 10 ** 7, bias=False), ["Linear(1000000, 10000000, bias=False)"]),
+    (lambda: Embedding(10 ** 12, 8), ["Embedding(1000000000000, 8)", "116.4 TiB"]),
+    (lambda: mlp(10 ** 7, 10 ** 6, 2), ["Linear(10000000, 1000000"]),
+])
+def test_sizes_that_cannot_fit_are_refused_before_allocating(monkeypatch, build, fragments):
+    import numpylstm.layers as layers
+
+    def allocated(*args, **kwargs):
+        raise AssertionError("a parameter was allocated before the size was refused")
+    monkeypatch.setattr(layers, "Parameter", allocated)
+    raises_naming(ValueError, build, "needs", "for its parameters and their gradients", *fragments)
+
+
+@pytest.mark.parametrize("build, n_values", [(lambda: Linear(300, 200), 300 * 200 + 200),
+                                             (lambda: Linear(300, 200, bias=False), 300 * 200),
+                                             (lambda: Embedding(1000, 50), 1000 * 50)])
+def test_the_size_check_counts_values_and_gradients(monkeypatch, build, n_values):
+    memory_of(monkeypatch, 2 * 8 * n_values - 1)
+    raises_naming(MemoryError, build, "available")
+    memory_of(monkeypatch, 2 * 8 * n_values)
+    assert sum(p.data.size for p in build().parameters()) == n_values

@@ -8,7 +8,7 @@ from hypothesis import given, strategies as st
 from numpylstm.gradcheck import numerical_gradient, rel_error
 from numpylstm.losses import cross_entropy, log_softmax, mse_loss
 
-from assertions import assert_finite, raises_naming, random_array
+from assertions import assert_finite, fuzzed_arguments_test, raises_naming, random_array
 from strategies import (array_of_dtype, float_arrays, float_dtypes, input_scales, refused_dtypes, seeds, small_sizes,
                         wrong_shapes)
 
@@ -400,3 +400,48 @@ def test_losses_refuse_tensors_off_the_cpu(torch):
         cross_entropy(off_cpu, np.zeros(2, dtype=int))
     with pytest.raises(TypeError, match="target must be .* on the CPU.*'meta'"):
         cross_entropy(np.zeros((2, 3)), torch.zeros(2, dtype=torch.int64, device="meta"))
+
+
+# ------------------------------------------------------------------- issue 14: types and names
+@pytest.mark.parametrize("dtype", [np.uint64, np.uint32, np.int8])
+def test_class_ids_are_range_checked_in_their_own_dtype(dtype):
+    largest = np.iinfo(dtype).max
+    target = np.array([0, largest], dtype=dtype)
+    raises_naming(ValueError, lambda: cross_entropy(np.zeros((2, 3)), target), "target", "[0, 2]", "C=3",
+                  f"from 0 to {largest}")
+    loss, _ = cross_entropy(np.zeros((2, 3)), target, mask=[1, 0])   # masked: not read, whatever it holds
+    assert loss == pytest.approx(np.log(3), rel=1e-12)
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: cross_entropy(np.zeros((2, 3)), [0, 1], mask=[[1], [1, 0]]), "mask"),
+    (lambda: cross_entropy(np.zeros((2, 3)), [[0], [1, 2]]), "target"),
+    (lambda: mse_loss(np.zeros((2, 2)), [[0.0], [1.0, 2.0]]), "target"),
+])
+def test_ragged_lists_are_refused_naming_the_argument(call, name):
+    raises_naming(ValueError, call, f"{name} must be a rectangular", "ragged list")
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: mse_loss(np.ma.masked_array(np.zeros(3), [0, 1, 0]), np.zeros(3)), "pred"),
+    (lambda: mse_loss(np.zeros(3), np.ma.masked_array(np.zeros(3), [0, 1, 0])), "target"),
+    (lambda: cross_entropy(np.ma.masked_array(np.zeros((2, 3))), [0, 1]), "logits"),
+    (lambda: cross_entropy(np.zeros((2, 3)), np.ma.masked_array([0, 1], [0, 1])), "target"),
+    (lambda: cross_entropy(np.zeros((2, 3)), [0, 1], mask=np.ma.masked_array([1, 1], [0, 1])), "mask"),
+])
+def test_masked_arrays_are_refused_naming_the_argument(call, name):
+    raises_naming(TypeError, call, f"{name} must be a plain array", "MaskedArray")
+
+
+def test_a_float64_target_beyond_float32_is_refused_for_float32_predictions():
+    raises_naming(ValueError, lambda: mse_loss(np.zeros(2, np.float32), np.array([1.0, 1e39])), "target",
+                  "1e+39", "float32")
+
+
+LOSS_CALLS = {
+    "mse_loss": (mse_loss, dict(pred=np.zeros((2, 1)), target=np.ones((2, 1)))),
+    "cross_entropy": (cross_entropy, dict(logits=np.zeros((2, 3)), target=np.array([0, 2]), mask=np.array([1, 0]))),
+}
+
+
+test_fuzzed_arguments_are_refused_naming_them = fuzzed_arguments_test(LOSS_CALLS, 100)

@@ -8,7 +8,7 @@ from numpylstm.gradcheck import rel_error
 from numpylstm.layers import Embedding
 from numpylstm.models import CharLM, last_hidden, SequenceClassifier, SequenceRegressor, softmax
 
-from assertions import raises_naming
+from assertions import fuzzed_arguments_test, raises_naming
 
 PARITY_TOLERANCE = 1e-9
 
@@ -295,7 +295,7 @@ def test_softmax_is_stable_and_normalised():
 
 # -------------------------------------------------------------------- bad input
 def test_bad_arguments_name_themselves():
-    with pytest.raises(ValueError, match=r"head must be one of \('last', 'every'\), got 'first'"):
+    with pytest.raises(ValueError, match=r"head must be one of \['last', 'every'\], got 'first'"):
         SequenceRegressor(1, 2, head="first")
     with pytest.raises(ValueError, match="output_size must be a positive integer, got 0"):
         SequenceRegressor(1, 2, output_size=0)
@@ -306,7 +306,7 @@ def test_bad_arguments_name_themselves():
     model = CharLM(4, 2, 3, seed=0)
     with pytest.raises(ValueError, match=r"ids must be \(T, N\) integer token ids, got an array of shape \(5,\)"):
         model(np.arange(4).repeat(2)[:5])
-    with pytest.raises(TypeError, match="input must be an array of integer token ids, got dtype float64"):
+    with pytest.raises(TypeError, match="ids must be an array of integer token ids, got dtype float64"):
         model(np.zeros((3, 2)))
     with pytest.raises(ValueError, match=r"prefix must be a non-empty 1-D sequence of token ids, got shape \(0,\)"):
         model.sample([], 3)
@@ -375,3 +375,89 @@ def test_a_refused_model_backward_changes_nothing_and_can_be_retried(rng):
 def test_char_lm_sample_names_a_bad_seed():
     from numpylstm.models import CharLM
     raises_naming(TypeError, lambda: CharLM(5, 3, 4, seed=0).sample([1], 3, seed="x"), "seed", "'x'")
+
+
+# ------------------------------------------------------- issue 14: names, types, temperatures
+def test_char_lm_names_its_ids_and_its_logits_gradient(rng):
+    model = CharLM(5, 3, 4, seed=0)
+    raises_naming(ValueError, lambda: model([[1, 2], [3]]), "ids must be a rectangular", "ragged")
+    raises_naming(ValueError, lambda: model(np.array([[1, 7]])), "ids must hold integer token ids in [0, 4]",
+                  "from 1 to 7")
+    logits, _ = model(rng.integers(0, 5, (3, 2)))
+    raises_naming(ValueError, lambda: model.backward(np.zeros((3, 2, 4))), "d_logits", "(3, 2, 5)", "(3, 2, 4)")
+    raises_naming(TypeError, lambda: model.backward(np.zeros((3, 2, 5), dtype=int)), "d_logits", "int64")
+    model.backward(np.zeros_like(logits))        # the refused calls left the cache for this one
+
+
+def test_sequence_classifier_names_its_arguments(rng):
+    raises_naming(TypeError, lambda: SequenceClassifier(3, 4, 2, vocab_size="7"), "vocab_size", "'7'")
+    raises_naming(ValueError, lambda: SequenceClassifier(0, 4, 2, vocab_size=7), "input_size", "got 0")
+    tokens = SequenceClassifier(3, 4, 2, vocab_size=7, seed=0)
+    raises_naming(ValueError, lambda: tokens(np.array([[1, 9]])), "x must hold integer token ids", "9")
+    floats = SequenceClassifier(3, 4, 2, seed=0)
+    logits = floats(rng.standard_normal((5, 2, 3)))
+    raises_naming(ValueError, lambda: floats.backward(np.zeros((2, 3))), "d_logits", "(2, 2)", "(2, 3)")
+    floats.backward(np.zeros_like(logits))
+
+
+def test_a_head_that_is_not_a_string_is_a_type_error():
+    raises_naming(TypeError, lambda: SequenceRegressor(1, 2, head=["last"]), "head", "['last']", "list")
+
+
+@pytest.mark.parametrize("temperature", [5e-324, 1e-310, 1e-300])
+def test_sample_at_a_subnormal_temperature_is_the_greedy_limit(temperature):
+    model = CharLM(vocab_size=6, embedding_dim=4, hidden_size=8, seed=3)
+    sample = model.sample([1, 4, 2], length=8, temperature=temperature, seed=0)
+    assert sample.tolist() == greedy_continuation(model, [1, 4, 2], 8)
+
+
+def test_sample_refuses_a_length_that_cannot_fit_before_running_the_model(monkeypatch):
+    model = CharLM(5, 3, 4, seed=0)
+
+    def ran(*args, **kwargs):
+        raise AssertionError("the model ran before the length was refused")
+    monkeypatch.setattr(CharLM, "_sample", ran)
+    raises_naming(MemoryError, lambda: model.sample([1], 10 ** 19), "CharLM.sample(length=10000000000000000000)",
+                  "EiB")
+
+
+def test_sample_names_logits_that_are_not_finite():
+    model = CharLM(5, 3, 4, seed=0)
+    model.head.bias.data[2] = np.inf
+    raises_naming(ValueError, lambda: model.sample([1], 3), "logits at sampling step 0 are not finite")
+
+
+def test_models_refuse_masked_input_naming_it():
+    x = np.ma.masked_array(np.zeros((5, 2, 1)), mask=np.zeros((5, 2, 1), bool))
+    raises_naming(TypeError, lambda: SequenceRegressor(1, 3)(x), "input must be a plain array", "MaskedArray")
+
+
+# ------------------------------------------------------------- issue 14: fuzzed arguments
+MODEL_CALLS = {
+    "SequenceRegressor": (SequenceRegressor, dict(input_size=1, hidden_size=3, output_size=1, num_layers=1, head="last",
+                                                  bidirectional=False, dropout=0.0, batch_first=False,
+                                                  dtype=np.float64, seed=0)),
+    "SequenceRegressor.forward": (lambda **kw: SequenceRegressor(1, 3, seed=0)(**kw),
+                                  dict(x=np.zeros((4, 2, 1)), lengths=np.array([4, 2]))),
+    "SequenceClassifier": (SequenceClassifier, dict(input_size=1, hidden_size=3, num_classes=2, num_layers=1,
+                                                    head_hidden=None, vocab_size=None, bidirectional=False,
+                                                    dropout=0.0, batch_first=False, dtype=np.float64, seed=0)),
+    "SequenceClassifier.forward": (lambda **kw: SequenceClassifier(2, 3, 2, vocab_size=5, seed=0)(**kw),
+                                   dict(x=np.zeros((4, 2), int), lengths=None)),
+    "CharLM": (CharLM, dict(vocab_size=5, embedding_dim=2, hidden_size=3, num_layers=1, dropout=0.0,
+                            batch_first=False, dtype=np.float64, seed=0)),
+    "CharLM.forward": (lambda **kw: CharLM(5, 2, 3, seed=0)(**kw), dict(ids=np.zeros((3, 2), int), state=None)),
+    "CharLM.backward": (lambda **kw: forward_then(CharLM(5, 2, 3, seed=0), np.zeros((3, 2), int)).backward(**kw),
+                        dict(d_logits=np.zeros((3, 2, 5)), d_state=None)),
+    "CharLM.sample": (lambda **kw: CharLM(5, 2, 3, seed=0).sample(**kw),
+                      dict(prefix=[1], length=3, temperature=1.0, seed=0)),
+}
+# (the float input x of the models is the LSTM's input, named as PyTorch names it)
+
+
+def forward_then(model, *inputs):
+    model(*inputs)
+    return model
+
+
+test_fuzzed_arguments_are_refused_naming_them = fuzzed_arguments_test(MODEL_CALLS, 300, names={"x": ("x", "input")})

@@ -262,9 +262,10 @@ def test_frozen_parameters_receive_no_gradient():
 
 
 @pytest.mark.parametrize("data, fragment", [
-    (np.arange(3), "int64"), ([1.0, 2.0], "list"), ("abc", "str"), (np.ones(2, dtype=np.float16), "float16")])
+    (np.arange(3), "int64"), ([1.0, 2.0], "list"), ("abc", "str"), (np.ones(2, dtype=np.float16), "float16"),
+    (3, "int"), (np.ma.masked_array(np.ones(2)), "MaskedArray")])
 def test_a_parameter_holds_a_float32_or_float64_array(data, fragment):
-    with pytest.raises(TypeError, match=f"data must be a float32 or float64 array, got.*{fragment}"):
+    with pytest.raises(TypeError, match=f"data must be a (float32 or float64|plain) array, got.*{fragment}"):
         Parameter(data)
 
 

@@ -23,7 +23,7 @@ from hypothesis import given, HealthCheck, settings, strategies as st
 from numpylstm import (check_gradients, detach_state, LSTM, LSTMCell, numerical_gradient, rel_error, RNNCell)
 from numpylstm.module import MissingForwardError
 
-from assertions import assert_finite, raises_naming, random_array
+from assertions import assert_finite, memory_of, raises_naming, random_array
 from strategies import (array_of_dtype, float_dtypes, input_scales, lengths_for, lstm_configs, refused_dtypes, seeds,
                         sequence_shapes, small_sizes, wrong_shapes)
 from torch_reference import assert_distinct_biases, PARITY_TOLERANCE, torch_twin, worst_parity_error
@@ -1147,3 +1147,96 @@ def test_the_engine_can_change_between_forward_and_backward(rng):
     twin(x)
     twin_dx, _ = twin.backward(d_out)
     assert rel_error(dx, twin_dx) < 1e-12
+
+
+# ------------------------------------------------------------------ sizes bounded by memory
+def refuse_allocation(monkeypatch):
+    """A parameter drawn after this fails the test: sizes must be refused before anything is allocated."""
+    import numpylstm.recurrent as recurrent
+
+    def allocated(*args):
+        raise AssertionError("a parameter was allocated before the size was refused")
+    monkeypatch.setattr(recurrent, "uniform_parameter", allocated)
+
+
+@pytest.mark.parametrize("build, fragments", [
+    (lambda: LSTM(4, 10 ** 19), ["LSTM(4, 10000000000000000000", "EiB", "more than any array can address"]),
+    (lambda: LSTM(4, 3, num_layers=10 ** 12), ["num_layers=1000000000000", "PiB"]),
+    (lambda: LSTM(1, 10 ** 7, bidirectional=True), ["LSTM(1, 10000000", "bidirectional=True", "11.4 PiB"]),
+    (lambda: LSTMCell(4, 10 ** 7), ["LSTMCell(4, 10000000", "5.7 PiB"]),
+])
+def test_sizes_that_cannot_fit_are_refused_before_allocating(monkeypatch, build, fragments):
+    refuse_allocation(monkeypatch)
+    raises_naming(ValueError, build, "needs", "for its parameters and their gradients", *fragments)
+
+
+def test_the_message_gives_the_estimate_and_the_memory_available(monkeypatch):
+    memory_of(monkeypatch, int(23.1 * 2 ** 30))
+    refuse_allocation(monkeypatch)
+    # 4H*I + 4H*H + 8H = 160,000 + 6,400,000,000 + 320,000 values, twice (gradients), 8 bytes each
+    with pytest.raises(MemoryError) as info:
+        LSTM(1, 40000)
+    assert str(info.value) == ("LSTM(1, 40000, num_layers=1) needs 95.4 GiB for its parameters and their "
+                               "gradients (6,400,480,000 values of float64 each); this machine has 23.1 GiB "
+                               "available")
+
+
+@given(config=lstm_configs(), bias=st.booleans())
+def test_the_parameter_count_is_the_count_of_the_parameters_made(config, bias):
+    lstm = LSTM(**config, bias=bias)
+    assert lstm._parameter_count() == sum(p.data.size for p in lstm.parameters())
+
+
+def cache_values(lstm):
+    """The values the forward caches of ``lstm`` hold (the fast engine's gates, cells and outputs, and the input)."""
+    cache = lstm._caches[-1]
+    layers = sum(c.gates.size + c.cells.size + c.out.size for c in cache.layers)
+    return layers + cache.layers[0].x.size + sum(m.size for m in cache.dropout_masks)
+
+
+@given(config=lstm_configs(), shape=sequence_shapes(), dropout=st.sampled_from([0.0, 0.5]))
+@settings(suppress_health_check=[HealthCheck.too_slow])
+def test_the_forward_estimate_is_a_lower_bound_of_what_the_fast_engine_keeps(config, shape, dropout):
+    if config["num_layers"] == 1:
+        dropout = 0.0
+    lstm = LSTM(**config, dropout=dropout)
+    T, N = shape
+    x = np.zeros((N, T, config["input_size"]) if config["batch_first"] else (T, N, config["input_size"]))
+    lstm(x)
+    assert lstm._forward_buffer_values(T, N) <= cache_values(lstm)
+    assert lstm._forward_buffer_values(T, N) >= 0.9 * cache_values(lstm) - T * N * config["input_size"]
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_a_forward_whose_buffers_cannot_fit_is_refused_and_records_nothing(monkeypatch, rng, training, engine):
+    lstm = LSTM(3, 4, num_layers=2, seed=0, engine=engine).train(training)
+    x = rng.standard_normal((50, 8, 3))
+    needed = lstm._forward_buffer_values(50, 8) * 8
+    memory_of(monkeypatch, needed - 1)
+    advice = "truncated BPTT" if training else "smaller batches"
+    raises_naming(MemoryError, lambda: lstm(x), "LSTM.forward on 50 steps of 8 sequences", "needs", advice,
+                  f"has {needed - 1} B available" if needed < 1024 else "available")
+    assert not lstm._caches
+    memory_of(monkeypatch, needed)
+    lstm(x)                                        # exactly enough: it runs
+
+
+# ------------------------------------------------------------------ types (issue 14)
+def test_a_float32_lstm_refuses_float64_values_beyond_float32_naming_the_argument(engine):
+    lstm = LSTM(2, 3, dtype=np.float32, engine=engine)
+    huge = np.full((2, 1, 2), 1e39)
+    raises_naming(ValueError, lambda: lstm(huge), "input holds values up to 1e+39", "float32")
+    state = (np.full((1, 1, 3), -1e39), np.zeros((1, 1, 3)))
+    raises_naming(ValueError, lambda: lstm(np.zeros((2, 1, 2)), state), "h0 (state[0])", "1e+39")
+    assert not lstm._caches
+    out, _ = lstm(np.full((2, 1, 2), 1e37))        # large, but float32 holds it
+    assert_finite(out)
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda lstm: lstm(np.ma.masked_array(np.zeros((2, 1, 2)))), "input"),
+    (lambda lstm: lstm(np.zeros((2, 1, 2)), lengths=np.ma.masked_array([2], [True])), "lengths"),
+    (lambda lstm: LSTMCell(2, 3)(np.ma.masked_array(np.zeros((1, 2)))), "input"),
+])
+def test_masked_arrays_are_refused_naming_the_argument(call, name):
+    raises_naming(TypeError, lambda: call(LSTM(2, 3)), f"{name} must be a plain array", "MaskedArray")

@@ -8,7 +8,7 @@ import numpylstm.rnn as rnn
 from numpylstm import check_gradients, rel_error
 from numpylstm.rnn import RNN, RNNCell
 
-from assertions import assert_finite, raises_naming, random_array
+from assertions import assert_finite, memory_of, raises_naming, random_array
 from strategies import (array_of_dtype, float_dtypes, input_scales, refused_dtypes, rnn_configs, sequence_shapes,
                         wrong_shapes)
 from torch_reference import assert_distinct_biases, PARITY_TOLERANCE, run_torch
@@ -395,3 +395,36 @@ def test_well_formed_rnn_calls_return_finite_values_of_the_documented_shapes(con
     dx, dh0 = net.backward(random_array(rng, out.shape, 1.0), random_array(rng, h_shape, 1.0))
     assert (dx.shape, dh0.shape) == (x_shape, h_shape)
     assert_finite(dx, dh0, *(p.grad for p in net.parameters()))
+
+
+# ------------------------------------------------------------------ sizes bounded by memory
+@pytest.mark.parametrize("build, fragments", [
+    (lambda: RNN(4, 10 ** 10), ["RNN(4, 10000000000", "more than any array can address"]),
+    (lambda: RNN(4, 3, num_layers=10 ** 13), ["num_layers=10000000000000", "PiB"]),
+    (lambda: RNNCell(4, 10 ** 7), ["RNNCell(4, 10000000", "1.4 PiB"]),
+])
+def test_sizes_that_cannot_fit_are_refused_before_allocating(monkeypatch, build, fragments):
+    def allocated(*args):
+        raise AssertionError("a parameter was allocated before the size was refused")
+    monkeypatch.setattr(rnn, "uniform_parameter", allocated)
+    monkeypatch.setattr("numpylstm.recurrent.uniform_parameter", allocated)
+    raises_naming(ValueError, build, "needs", "for its parameters and their gradients", *fragments)
+
+
+@given(config=rnn_configs())
+def test_the_parameter_count_is_the_count_of_the_parameters_made(config):
+    module = RNN(**config)
+    assert module._parameter_count() == sum(p.data.size for p in module.parameters())
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_a_forward_whose_buffers_cannot_fit_is_refused_and_records_nothing(monkeypatch, rng, training):
+    module = RNN(3, 4, num_layers=2, seed=0).train(training)
+    x = rng.standard_normal((50, 8, 3))
+    # each layer's 50 x 8 outputs of 4 values, stacked from the steps (twice), and in training the input copy
+    needed = 8 * (2 * 50 * 8 * 4 * (2 if training else 1) + (50 * 8 * 3 if training else 0))
+    memory_of(monkeypatch, needed - 1)
+    raises_naming(MemoryError, lambda: module(x), "RNN.forward on 50 steps of 8 sequences", "needs")
+    assert not module._caches
+    memory_of(monkeypatch, needed)
+    module(x)

@@ -1,6 +1,7 @@
 """The training loop: learning, seeding, early stopping, the NaN/Inf guard, clipping, eval-mode validation."""
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from numpylstm import data, Tanh, train
 from numpylstm.backend import to_device, to_numpy
@@ -10,7 +11,8 @@ from numpylstm.models import SequenceClassifier, SequenceRegressor
 from numpylstm.module import Module
 from numpylstm.optim import Adam, CosineDecay, SGD
 
-from assertions import raises_naming
+from assertions import fuzzed_arguments_test, raises_naming, refused_naming
+from strategies import hostile_values
 
 
 def linear_problem(n=64, seed=0):
@@ -147,17 +149,38 @@ def test_early_stopping_restores_the_best_weights_when_all_epochs_ran(capsys):
 
 
 # ----------------------------------------------------------------- NaN guard
+class NanAtCall(Module):
+    """A Linear(3, 1) whose prediction is nan at one training-mode call (the dry run, in eval mode, is not counted)."""
+
+    def __init__(self, at_call):
+        super().__init__()
+        self.linear = Linear(3, 1, seed=0)
+        self.calls, self.at_call = 0, at_call
+
+    def forward(self, x):
+        y = self.linear(x)
+        if self.training:
+            self.calls += 1
+            if self.calls == self.at_call:
+                y = y * np.nan
+        return y
+
+    def backward(self, dy):
+        return self.linear.backward(dy)
+
+
 def test_nan_guard_names_the_loss_with_epoch_and_step():
     X, y = linear_problem(12)
-    X[9, 1] = np.nan                             # sample 9 is in the third batch of 4
-    model = Linear(3, 1, seed=0)
+    model = NanAtCall(at_call=3)                 # the third batch of 4
     with pytest.raises(train.TrainingDiverged, match=r"epoch 1, step 3: the loss is nan") as info:
         train.fit(model, mse_loss, SGD(model.parameters(), lr=0.1), (X, y), epochs=2, batch_size=4,
                   shuffle=False, quiet=True)
     assert isinstance(info.value, FloatingPointError)
     assert (info.value.epoch, info.value.step, info.value.tensor) == (1, 3, "the loss")
     assert len(info.value.history) == 0
-    assert not model._caches                     # the step's forward cache was dropped
+    assert not model._caches and not model.linear._caches   # the step's forward cache was dropped
+    assert "last finite weights" in str(info.value)
+    assert np.isfinite(model.linear.weight.data).all()
 
 
 class PlantsInf(Module):
@@ -193,20 +216,19 @@ def test_nan_guard_names_the_parameter_whose_gradient_is_not_finite():
 
 def test_without_the_guard_a_nan_spreads_silently():
     X, y = linear_problem(12)
-    X[0, 0] = np.nan
-    model = Linear(3, 1, seed=0)
+    model = NanAtCall(at_call=1)
     history = train.fit(model, mse_loss, SGD(model.parameters(), lr=0.1), (X, y), epochs=1, batch_size=4,
                         shuffle=False, quiet=True, nan_guard=False)
-    assert np.isnan(history.train_loss[0]) and np.isnan(model.weight.data).all()
+    assert np.isnan(history.train_loss[0]) and np.isnan(model.linear.weight.data).all()
 
 
 # ------------------------------------------------------------------ clipping
 def exploding_run(clip):
     """SGD with lr=3 on the adding problem with targets x10.
 
-    Without clipping the loss grows by about ten orders of magnitude per epoch and overflows
-    float64 within 40 epochs (the LSTM's saturated gates stay finite; the head's weights
-    and the loss do not).
+    Without clipping the loss grows by about ten orders of magnitude per epoch and would
+    overflow float64 within 40 epochs (the LSTM's saturated gates stay finite; the head's
+    weights and the loss do not); the guard's bound stops it in the first epoch.
     """
     X, y = data.adding_problem(64, seq_len=10, seed=0)
     model = SequenceRegressor(2, 4, batch_first=True, seed=0)
@@ -219,7 +241,7 @@ def exploding_run(clip):
 def test_clipping_keeps_an_exploding_configuration_finite():
     with pytest.raises(train.TrainingDiverged, match=r"training diverged at epoch \d+, step \d+: ") as info:
         exploding_run(clip=None)
-    assert info.value.epoch > 1 and info.value.tensor     # it grew for a while; the guard named a tensor
+    assert info.value.tensor                               # the guard named a tensor
     model, history = exploding_run(clip=1.0)
     assert all(np.isfinite(p.data).all() for p in model.parameters())
     assert np.all(np.isfinite(history.train_loss))
@@ -375,3 +397,190 @@ def test_accuracy_names_bad_targets_and_masks(target, mask, error, fragments):
 def test_accuracy_refuses_empty_logits_and_takes_lists():
     raises_naming(ValueError, lambda: train.accuracy(np.zeros((0, 3)), np.zeros(0, dtype=int)), "logits", "empty")
     assert train.accuracy(np.eye(2, 3), [0, 0]) == 0.5
+
+
+def test_accuracy_refuses_class_ids_out_of_range_read_in_their_own_dtype():
+    logits = np.eye(2, 3)
+    raises_naming(ValueError, lambda: train.accuracy(logits, np.array([0, 3])), "target", "[0, 2]", "from 0 to 3")
+    raises_naming(ValueError, lambda: train.accuracy(logits, np.array([0, 2 ** 64 - 1], dtype=np.uint64)),
+                  "target", f"from 0 to {2 ** 64 - 1}")
+    assert train.accuracy(logits, np.array([0, -100]), mask=[1, 0]) == 1.0   # padding is not read
+
+
+# ------------------------------------------------- issue 14: everything checked before the first step
+def checked_before_training(call, error, *fragments):
+    """``call(model, optimizer)`` must raise ``error`` naming ``fragments`` with no step taken, no weight changed."""
+    model = Linear(3, 1, seed=0)
+    optimizer = SGD(model.parameters(), lr=0.1)
+    before = weights(model)
+    raises_naming(error, lambda: call(model, optimizer), *fragments)
+    assert optimizer.steps_taken == 0 and not model._caches and model.training
+    for name, value in weights(model).items():
+        np.testing.assert_array_equal(value, before[name], err_msg=name)
+
+
+def fit_with(model, optimizer, **changes):
+    X, y = linear_problem(16)
+    kwargs = dict(train_data=(X, y), epochs=2, batch_size=4, quiet=True, seed=0)
+    kwargs.update(changes)
+    return train.fit(model, mse_loss, optimizer, **kwargs)
+
+
+X16, Y16 = linear_problem(16)
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")   # the loss of 1e200 * X overflows
+@pytest.mark.parametrize("changes, error, fragments", [
+    (dict(val_data=(np.zeros((4, 5)), np.zeros((4, 1)))), ValueError,
+     ["val_data[0] (inputs) do not fit the model", "in_features=3", "(4, 5)"]),
+    (dict(val_data=(np.zeros((4, 3)), np.zeros((4, 2)))), ValueError,
+     ["val_data[1] (targets) do not fit", "target must have shape (4, 1)", "(4, 2)"]),
+    (dict(val_data=(np.zeros((4, 3)), np.zeros((4, 1), dtype=int))), TypeError, ["val_data[1] (targets)", "int64"]),
+    (dict(train_data=(X16.astype(np.float16).view(np.int16), Y16)), TypeError, ["train_data[0] (inputs)", "int16"]),
+    (dict(train_data=(X16, Y16[:, 0])), ValueError, ["train_data[1] (targets)", "(4, 1)", "(4,)"]),
+    (dict(val_data=(np.zeros((4, 3)), np.array([[0.0], [np.nan], [1.0], [np.nan]]))), ValueError,
+     ["val_data[1] must hold finite values, got 2 nan and 0 inf (the first at index (1, 0))", "put 0 there"]),
+    (dict(train_data=(X16 * np.where(np.arange(16) == 5, np.inf, 1)[:, None], Y16)), ValueError,
+     ["train_data[0] must hold finite values", "0 nan and 3 inf", "(5, 0)"]),
+    (dict(train_data=((X16,), (Y16, np.full((16, 1), np.nan)))), ValueError, ["train_data[1][1] must hold finite"]),
+    (dict(train_data=(np.ma.masked_array(X16), Y16)), TypeError, ["train_data[0] must be a plain array"]),
+    (dict(train_data=(1e200 * X16, Y16)), ValueError, ["train_data gives the model a loss of inf before training"]),
+    (dict(shuffle="no"), TypeError, ["shuffle must be True or False", "'no'"]),
+    (dict(nan_guard="off"), TypeError, ["nan_guard must be True or False", "'off'"]),
+    (dict(quiet=1), TypeError, ["quiet must be True or False"]),
+    (dict(val_data=(X16, Y16), metric=lambda pred, y: train.accuracy(pred, y)), TypeError,
+     ["metric failed on the first 4 samples of val_data", "target", "float64"]),
+])
+def test_fit_checks_everything_before_the_first_step(changes, error, fragments):
+    checked_before_training(lambda model, optimizer: fit_with(model, optimizer, **changes), error, *fragments)
+
+
+def test_fit_refuses_a_model_whose_weights_are_not_finite():
+    model = Linear(3, 1, seed=0)
+    model.bias.data[0] = np.nan
+    raises_naming(ValueError, lambda: fit_with(model, SGD(model.parameters(), lr=0.1)),
+                  "parameter 'bias' of the model must hold finite values, got 1 nan")
+
+
+# ------------------------------------------------------------ issue 14: divergence handled
+class ScriptedLoss:
+    """A loss whose value follows a script (the dry run reads the first), with a zero gradient."""
+
+    def __init__(self, script):
+        self.script = list(script)
+
+    def __call__(self, pred, target):
+        return self.script.pop(0), np.zeros_like(pred)
+
+
+@pytest.mark.parametrize("starting, fine, too_big", [(500.0, 4.99e6, 5.01e6), (1.0, 9.99e5, 1.01e6),
+                                                     (20.0, 9.99e5, 1.01e6), (-200.0, 1.99e6, 2.01e6)])
+def test_a_loss_above_the_documented_bound_is_divergence(starting, fine, too_big):
+    """The bound is max(1e6, 1e4 * |L0|), L0 the dry run's loss before training."""
+    model = Linear(3, 1, seed=0)
+    X = np.ones((8, 3))
+    loss = ScriptedLoss([starting, fine, too_big])
+    with pytest.raises(train.TrainingDiverged, match=r"epoch 1, step 2: the loss is .* above the divergence bound"):
+        train.fit(model, loss, SGD(model.parameters(), lr=0.1), (X, X[:, :1]), epochs=1, batch_size=4, quiet=True)
+    assert not loss.script                         # the dry run, step 1 and step 2 read the script
+
+
+def test_a_validation_loss_that_is_not_finite_or_too_big_is_divergence():
+    model = Linear(3, 1, seed=0)
+    X = np.ones((4, 3))
+    script = [1.0, 1.0, 1.0, 0.5, 0.5, np.nan]     # dry runs (train, val), then per epoch: step, validation
+    with pytest.raises(train.TrainingDiverged, match=r"epoch 2, in validation: the validation loss is nan") as info:
+        train.fit(model, ScriptedLoss(script), SGD(model.parameters(), lr=0.1), (X, X[:, :1]), epochs=3,
+                  batch_size=4, val_data=(X, X[:, :1]), quiet=True)
+    assert info.value.step is None and len(info.value.history) == 1
+    assert "The model holds its weights from the end of epoch 2." in str(info.value)
+
+
+def test_sgd_at_lr_1_without_clipping_stops_at_the_bound_with_finite_weights():
+    X, y = linear_problem(64)
+    model = Linear(3, 1, seed=0)
+    with pytest.raises(train.TrainingDiverged, match="above the divergence bound 1e\\+06") as info:
+        train.fit(model, mse_loss, SGD(model.parameters(), lr=1.0), (X, y), epochs=30, batch_size=16,
+                  val_data=(X, y), seed=0, quiet=True)
+    assert info.value.epoch > 1 and len(info.value.history) == info.value.epoch - 1
+    assert all(np.isfinite(p.data).all() for p in model.parameters())
+
+
+class ExplodingOptimizer(ScriptedOptimizer):
+    """Scripted weights; a script value of inf makes the step non-finite."""
+
+
+def test_a_step_that_makes_a_parameter_non_finite_is_undone():
+    X = np.ones((4, 1))
+    model = Linear(1, 1, bias=False, seed=0)
+    with pytest.raises(train.TrainingDiverged, match=r"epoch 3, step 1: parameter 'weight' holds 1 non-finite "
+                                                     r"value\(s\) \(inf\) after the optimizer step \(undone\)"):
+        train.fit(model, mse_loss, ExplodingOptimizer(model, [2.0, 1.5, np.inf]), (X, X), epochs=4, batch_size=4,
+                  quiet=True)
+    assert model.weight.data[0, 0] == 1.5          # the weights from before the failed step
+
+
+def test_divergence_with_early_stopping_restores_the_best_weights():
+    X = np.ones((4, 1))
+    model = Linear(1, 1, bias=False, seed=0)
+    with pytest.raises(train.TrainingDiverged) as info:
+        train.fit(model, mse_loss, ScriptedOptimizer(model, [3.0, 1.25, 2.0, np.nan]), (X, X), epochs=6,
+                  batch_size=4, val_data=(X, X), early_stopping=3, quiet=True)
+    assert info.value.epoch == 4 and info.value.history.best_epoch == 2
+    assert "Early stopping restored the weights of epoch 2, the best val_loss (0.0625)." in str(info.value)
+    assert model.weight.data[0, 0] == 1.25
+
+
+def test_without_the_guard_early_stopping_says_when_no_val_loss_was_finite(capsys):
+    X = np.ones((4, 1))
+    model = Linear(1, 1, bias=False, seed=0)
+    script = [1.0, 1.0] + [1.0, np.nan] * 2
+    history = train.fit(model, ScriptedLoss(script), SGD(model.parameters(), lr=0.1), (X, X), epochs=2,
+                        batch_size=4, val_data=(X, X), early_stopping=5, nan_guard=False)
+    assert history.best_epoch is None
+    assert "no epoch had a finite val_loss; the model keeps its last weights" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------- issue 14: fuzzed arguments
+def fit_arguments():
+    """A valid fit call's arguments (epochs is left out of the fuzzing: any positive count is valid, and long)."""
+    model = Linear(3, 1, seed=0)
+    return dict(model=model, loss_fn=mse_loss, optimizer=SGD(model.parameters(), lr=0.1),
+                train_data=(X16, Y16), batch_size=4, val_data=(X16[:4], Y16[:4]), metric=None, clip=None,
+                early_stopping=None, seed=0, quiet=True, nan_guard=True, shuffle=True, scheduler=None)
+
+
+@settings(max_examples=200)
+@given(argument=st.sampled_from(sorted(fit_arguments())), value=hostile_values)
+def test_fuzzed_fit_arguments_are_refused_naming_them_before_any_step(argument, value):
+    kwargs = fit_arguments()
+    model, optimizer = kwargs["model"], kwargs["optimizer"]
+    before = weights(model)
+    kwargs[argument] = value
+    if refused_naming(lambda: train.fit(**kwargs, epochs=1), argument) is not None:
+        assert optimizer.steps_taken == 0
+        assert all(np.array_equal(now, before[name]) for name, now in weights(model).items())
+
+
+PREDICT_AND_ACCURACY = {
+    "predict": (lambda **kw: train.predict(Linear(3, 1, seed=0), **kw), dict(inputs=X16, batch_size=5)),
+    "accuracy": (train.accuracy, dict(logits=np.eye(2, 3), target=np.array([0, 1]), mask=np.array([1, 0]))),
+}
+
+
+test_fuzzed_predict_and_accuracy_arguments_are_refused_naming_them = fuzzed_arguments_test(PREDICT_AND_ACCURACY, 100)
+
+
+def test_a_value_refused_in_a_later_batch_names_the_data_the_epoch_and_the_step():
+    X, y = data.classification_task(12, seq_len=7, n_classes=2, seed=0)
+    y[9] = 5                                      # a class id out of range, in the third batch of 4
+    model = SequenceClassifier(1, 3, 2, batch_first=True, seed=0)
+    optimizer = SGD(model.parameters(), lr=0.1)
+    raises_naming(ValueError, lambda: train.fit(model, cross_entropy, optimizer, (X, y), epochs=1, batch_size=4,
+                                                shuffle=False, quiet=True),
+                  "train_data, in the batch of epoch 1, step 3", "weights from before that step", "from 0 to 5")
+    assert optimizer.steps_taken == 2 and all(not m._caches for m in model.modules())
+    val = (X[:4], np.where(np.arange(4) == 3, 7, y[:4]))
+    raises_naming(ValueError, lambda: train.fit(model, cross_entropy, optimizer, (X[:8], y[:8]), epochs=1,
+                                                batch_size=2, val_data=val, quiet=True),
+                  "val_data, in the validation after epoch 1", "from 0 to 7")
