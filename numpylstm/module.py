@@ -232,8 +232,8 @@ class Module:
     @property
     def dtype(self):
         """The dtype of the parameters (float64 unless chosen otherwise)."""
-        params = self.parameters()
-        return params[0].data.dtype if params else np.dtype(np.float64)
+        first = next(self._named_parameters_with_repeats(""), None)   # no list: every call reads it
+        return first[1].data.dtype if first else np.dtype(np.float64)
 
     # ------------------------------------------------------------ state dicts
     def state_dict(self):
