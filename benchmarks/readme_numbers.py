@@ -204,8 +204,9 @@ def results_block(record):
         name, measured, first = _ROWS[task](runs[0]["metrics"])
         others = ", ".join(_ROWS[task](r["metrics"])[2] for r in runs[1:])
         seconds = [r["wall_seconds"] for r in runs]
-        lines.append(f"| {name} | {measured} | **{first}**{_UNITS.get(task, '')} ({others}) | "
-                     f"{min(seconds):.0f}–{max(seconds):.0f} s |")
+        fastest, slowest = f"{min(seconds):.0f}", f"{max(seconds):.0f}"
+        wall = fastest if fastest == slowest else f"{fastest}–{slowest}"   # "4 s", not "4–4 s"
+        lines.append(f"| {name} | {measured} | **{first}**{_UNITS.get(task, '')} ({others}) | {wall} s |")
     return "\n".join(lines) + "\n"
 
 
