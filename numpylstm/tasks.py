@@ -410,10 +410,17 @@ def figure_baselines(result):
     return {
         "sine": lambda: {"loss_baseline": (m["baseline_mse"], f"last-value forecast ({m['baseline_mse']:.3g})")},
         "adding": lambda: {"loss_baseline": (m["constant_mse"], f"always predicting 1.0 ({m['constant_mse']:.3g})")},
-        "reverse": lambda: {"metric_baseline": (m["token_chance"], f"chance ({m['token_chance']:.1%})")},
-        "classify": lambda: {"metric_baseline": (m["chance"], f"chance ({m['chance']:.1%})")},
+        "reverse": lambda: _chance_baselines(m["token_chance"]),
+        "classify": lambda: _chance_baselines(m["chance"]),
         "chars": lambda: {"loss_baseline": (m["unigram_entropy"], f"unigram entropy ({m['unigram_entropy']:.3f})")},
     }[result.task]()
+
+
+def _chance_baselines(chance):
+    """Guessing uniformly among 1/chance answers: its accuracy, and its cross-entropy ln(1/chance)."""
+    guess_loss = float(np.log(1 / chance))
+    return {"loss_baseline": (guess_loss, f"uniform guess ({guess_loss:.3f})"),
+            "metric_baseline": (chance, f"chance ({chance:.1%})")}
 
 
 # ------------------------------------------------------------------ saved runs

@@ -90,8 +90,10 @@ def test_figure_baselines_are_what_a_trivial_predictor_scores(tiny_results):
     assert value == tiny_results["sine"].metrics["baseline_mse"] and "last-value forecast" in label
     assert baselines["adding"]["loss_baseline"][0] == pytest.approx(1 / 6, abs=0.01)
     assert baselines["chars"]["loss_baseline"] == (pytest.approx(3.096, abs=5e-4), "unigram entropy (3.096)")
-    assert baselines["classify"] == {"metric_baseline": (1 / 3, "chance (33.3%)")}
-    assert baselines["reverse"] == {"metric_baseline": (1 / 11, "chance (9.1%)")}   # 10 symbols or END
+    assert baselines["classify"] == {"metric_baseline": (1 / 3, "chance (33.3%)"),
+                                     "loss_baseline": (pytest.approx(1.0986, abs=1e-4), "uniform guess (1.099)")}
+    assert baselines["reverse"] == {"metric_baseline": (1 / 11, "chance (9.1%)"),     # 10 symbols or END
+                                    "loss_baseline": (pytest.approx(2.3979, abs=1e-4), "uniform guess (2.398)")}
 
 
 def test_saved_run_reads_the_task_and_settings_of_a_file_and_refuses_the_wrong_task(tiny_results):
