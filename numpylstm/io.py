@@ -33,17 +33,13 @@ Why it is safe:
   format, or a model of another configuration gives a ``ValueError`` naming the
   path and what is wrong, and changes nothing in the model.
 """
-import errno
 import hashlib
 import inspect
 import json
 import math
 import os
 import re
-import secrets
-import stat
 import struct
-import time
 import zipfile
 import zlib
 from contextlib import contextmanager, suppress
@@ -54,6 +50,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _validate as check
+from ._atomic_write import write_atomically
 from .layers import Dropout, Embedding, Linear, ReLU, Sequential, Sigmoid, Tanh
 from .models import CharLM, SequenceClassifier, SequenceRegressor
 from .module import Module, Parameter, _state_dict_problems
@@ -92,7 +89,6 @@ _NPY_HEADER_LIMIT = 10_000  # numpy's own default max_header_size; real headers 
 _NPY_LENGTH_FORMATS = {(1, 0): "<H", (2, 0): "<I"}  # version 3.0 (utf-8 names) is never written for floats
 _MAX_CONFIG_DEPTH = 64
 _READ_CHUNK = 2**20
-_PROC_STATUS = "/proc/self/status"
 
 
 def weights_path(path):
@@ -234,7 +230,7 @@ def save(module, path, metadata=None):
         write = _npz_writer(entries, header_text)
     if not target.parent.is_dir():
         raise FileNotFoundError(f"cannot save to {str(target)!r}: the folder {str(target.parent)!r} does not exist")
-    _write_atomically(target, write)
+    write_atomically(target, write, STALE_TEMPORARY_SECONDS)
     return target
 
 
@@ -305,121 +301,6 @@ def _safetensors_numpy():
         raise ImportError(".safetensors files need the safetensors package: pip install safetensors "
                           "(or pip install numpylstm[safetensors]); .npz files need nothing more") from None
     return safetensors.numpy
-
-
-# ------------------------------------------------------------------- atomic writes
-def _write_atomically(target, write):
-    """Call ``write(file)`` on a temporary file beside ``target``, then rename it over ``target``."""
-    if target.is_symlink():  # write where the link points, as open() would, and keep the link
-        target = Path(os.path.realpath(target))
-    mode = _mode_for(target)
-    _remove_stale_temporaries(target)
-    handle, temporary = _create_temporary(target)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())  # the bytes are on disk before the rename makes them visible
-        os.chmod(temporary, mode)  # created private (0600) while being written
-        os.replace(temporary, target)
-    except BaseException:  # including KeyboardInterrupt: never leave the temporary file behind
-        with suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-    _fsync_folder(target.parent)  # the rename itself survives a power cut
-
-
-def _mode_for(target):
-    """The permission bits for ``target``: those of the file it replaces, else ``0o666 & ~umask``."""
-    try:
-        existing = os.stat(target)
-    except FileNotFoundError:
-        return 0o666 & ~_umask(target.parent)
-    if not os.access(target, os.W_OK):
-        raise PermissionError(errno.EACCES, f"cannot save over {str(target)!r}: it is not writable "
-                                            f"(mode {oct(stat.S_IMODE(existing.st_mode))}); change its mode "
-                                            "or save under another name", str(target))
-    return stat.S_IMODE(existing.st_mode)
-
-
-def _umask(folder):
-    """The process umask, read without changing it.
-
-    ``os.umask`` can only read the mask by setting another one, which for a moment
-    changes the permissions of files other threads create. Linux reports the mask in
-    /proc; elsewhere a file created with mode 0o666 shows which bits it removes.
-    """
-    with suppress(OSError, ValueError):
-        with open(_PROC_STATUS) as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    handle, probe = _create_temporary(folder / "umask", mode=0o666)
-    try:
-        return 0o666 & ~stat.S_IMODE(os.fstat(handle).st_mode)
-    finally:
-        os.close(handle)
-        os.unlink(probe)
-
-
-def _create_temporary(target, mode=0o600):
-    """``(handle, path)`` of a new file ``.{target.name}.{pid}.{random}.tmp`` beside ``target``.
-
-    The pid in the name lets a later save tell that the writer is gone (killed mid-save).
-    """
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    while True:
-        path = target.parent / f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-        try:
-            return os.open(path, flags, mode), path
-        except FileExistsError:  # 1 in 4 billion: draw another name
-            continue
-
-
-def _remove_stale_temporaries(target):
-    """Remove temporary files of earlier saves to ``target`` whose writer is gone or that are older
-    than ``STALE_TEMPORARY_SECONDS`` (a save killed by SIGKILL or a power cut cannot clean up)."""
-    prefix = f".{target.name}."
-    stale = []
-    with suppress(OSError), os.scandir(target.parent) as entries:  # a folder we may write but not list
-        stale = [entry.path for entry in entries
-                 if entry.name.startswith(prefix) and entry.name.endswith(".tmp")
-                 and _is_stale(entry, entry.name[len(prefix):-len(".tmp")])]
-    for path in stale:
-        with suppress(FileNotFoundError, PermissionError):
-            os.unlink(path)
-
-
-def _is_stale(entry, middle):
-    with suppress(OSError):
-        if time.time() - entry.stat(follow_symlinks=False).st_mtime > STALE_TEMPORARY_SECONDS:
-            return True
-    writer = re.fullmatch(r"(\d+)\.[0-9a-f]+", middle)
-    if writer is None or os.name == "nt":  # on Windows os.kill would terminate the process
-        return False
-    pid = int(writer.group(1))
-    return pid != os.getpid() and not _process_exists(pid)
-
-
-def _process_exists(pid):
-    try:
-        os.kill(pid, 0)  # signal 0 checks the process without sending anything
-    except ProcessLookupError:
-        return False
-    except (OSError, OverflowError):  # PermissionError: it exists, owned by another user
-        return True
-    return True
-
-
-def _fsync_folder(folder):
-    if os.name == "nt":  # Windows cannot open a folder; NTFS journals the rename
-        return
-    with suppress(OSError):  # some file systems refuse fsync on a folder; the file is in place
-        handle = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(handle)
-        finally:
-            os.close(handle)
 
 
 # ------------------------------------------------------------------------------ load

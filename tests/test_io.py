@@ -15,7 +15,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from numpylstm import LSTM, RNN, Dropout, Embedding, LSTMCell, RNNCell, Seq2Seq, Sigmoid, Tanh, io
+from numpylstm import LSTM, RNN, Dropout, Embedding, LSTMCell, RNNCell, Seq2Seq, Sigmoid, Tanh, _atomic_write, io
 from numpylstm.layers import Linear, ReLU, Sequential
 from numpylstm.models import CharLM, SequenceClassifier, SequenceRegressor
 from numpylstm.seq2seq import Decoder, Encoder
@@ -561,7 +561,7 @@ def test_new_files_get_0666_less_the_umask_without_os_umask(umask_027, tmp_path,
     # os.umask can only read the mask by setting it: for a moment other threads create files
     # with the wrong mode. The save reads it from /proc, or from a probe file where there is none.
     if read_from == "probe":
-        monkeypatch.setattr(io, "_PROC_STATUS", str(tmp_path / "no-such-file"))
+        monkeypatch.setattr(_atomic_write, "_PROC_STATUS", str(tmp_path / "no-such-file"))
 
     def forbidden(mask):
         raise AssertionError("os.umask was called")
