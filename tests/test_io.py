@@ -15,7 +15,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from numpylstm import LSTM, RNN, Dropout, Embedding, LSTMCell, RNNCell, Seq2Seq, Sigmoid, Tanh, _atomic_write, io
+from numpylstm import LSTM, RNN, Dropout, Embedding, LSTMCell, RNNCell, Seq2Seq, Sigmoid, Tanh, io
+from numpylstm import _atomic_write, _weight_files
 from numpylstm.layers import Linear, ReLU, Sequential
 from numpylstm.models import CharLM, SequenceClassifier, SequenceRegressor
 from numpylstm.seq2seq import Decoder, Encoder
@@ -282,10 +283,11 @@ def test_io_load_strict_must_be_a_boolean(tmp_path):
 def saved_members(model=None, tmp=None):
     """name -> bytes of every member of a real save of ``model`` (LSTM(1, 1) by default)."""
     buffer = stdio.BytesIO()
-    io._write_npz(buffer, {**(model or LSTM(1, 1, seed=0)).state_dict(),
-                           "__numpylstm_format__": np.array(1),
-                           "__numpylstm_config__": np.array(json.dumps(
-                               {"config": io.module_config(model or LSTM(1, 1, seed=0)), "metadata": None}))})
+    _weight_files._write_npz(buffer, {**(model or LSTM(1, 1, seed=0)).state_dict(),
+                                      "__numpylstm_format__": np.array(1),
+                                      "__numpylstm_config__": np.array(json.dumps(
+                                          {"config": io.module_config(model or LSTM(1, 1, seed=0)),
+                                           "metadata": None}))})
     with zipfile.ZipFile(buffer) as archive:
         return {info.filename: archive.read(info) for info in archive.infolist()}
 
@@ -833,9 +835,9 @@ ONE_TENSOR = {"bias_ih_l0": {"dtype": "F64", "shape": [4], "data_offsets": [0, 3
 def signed(format_version="1", config=config_text(LSTM_CONFIG)):
     """numpylstm's metadata for ONE_TENSOR of zeros, with checksums that fit (so later checks are reached)."""
     metadata = {"__numpylstm_format__": format_version, "__numpylstm_config__": config}
-    metadata["__numpylstm_header_sha256__"] = io._header_digest(
-        metadata, {"bias_ih_l0": io._Declared((4,), np.dtype("<f8"))})
-    metadata["__numpylstm_data_sha256__"] = io._data_digest({"bias_ih_l0": np.zeros(4)})
+    metadata["__numpylstm_header_sha256__"] = _weight_files._header_digest(
+        metadata, {"bias_ih_l0": _weight_files.Declared((4,), np.dtype("<f8"))})
+    metadata["__numpylstm_data_sha256__"] = _weight_files._data_digest({"bias_ih_l0": np.zeros(4)})
     return metadata
 
 
