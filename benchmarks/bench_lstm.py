@@ -43,7 +43,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from numpylstm import LSTM, fast_threads, recurrent, threads as engine_threads  # noqa: E402
 from numpylstm.backend import get_array_module, to_numpy  # noqa: E402
-from numpylstm.fast import ShardedLSTMCache, lstm_forward as lstm_sequence_forward  # noqa: E402
+from numpylstm.fast import ShardedLSTMCache, lstm_forward as fast_lstm_forward  # noqa: E402
 from numpylstm.functional import lstm_step_backward, lstm_step_forward  # noqa: E402
 
 try:
@@ -396,7 +396,7 @@ def memory_report(dtype):
     weights = [None if p is None else p.data for p in lstm._layer_parameters(0, 0)]
     zeros_h, zeros_c = np.zeros((B, lstm.output_size), dtype), np.zeros((B, H), dtype)
     kernel_peak, _ = traced_peak(
-        lambda: lstm_sequence_forward(x, zeros_h, zeros_c, *weights, keep_cache=False))
+        lambda: fast_lstm_forward(x, zeros_h, zeros_c, *weights, keep_cache=False))
     mb = 1e6
     print(f"\nmemory, large shape, {np.dtype(dtype).name}: "
           f"lower bound B*T*(4H + H) = {lower_bound / mb:.1f} MB")
@@ -408,7 +408,7 @@ def memory_report(dtype):
           f"= {forward_peak / lower_bound:.2f}x; "
           f"training step {step_peak / mb:.1f} MB = {step_peak / lower_bound:.2f}x; "
           f"forward in eval() {eval_peak / mb:.1f} MB = {eval_peak / lower_bound:.2f}x")
-    print(f"  lstm_sequence_forward(..., keep_cache=False), what eval() can use: {kernel_peak / mb:.1f} MB "
+    print(f"  fast.lstm_forward(..., keep_cache=False), what eval() can use: {kernel_peak / mb:.1f} MB "
           f"= {kernel_peak / lower_bound:.2f}x (the output alone is {held['out'] / mb:.1f} MB)")
 
 

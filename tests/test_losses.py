@@ -71,10 +71,10 @@ def test_mse_refuses_mismatched_or_bad_input():
 
 # -------------------------------------------------------------------- cross-entropy
 def test_cross_entropy_of_uniform_logits_is_log_c():
-    loss, dlogits = cross_entropy(np.zeros((2, 4)), np.array([0, 3]))
+    loss, d_logits = cross_entropy(np.zeros((2, 4)), np.array([0, 3]))
     assert loss == pytest.approx(math.log(4), rel=1e-15)
     # softmax = 1/4 everywhere; minus 1 at the target; divided by the 2 positions
-    np.testing.assert_allclose(dlogits, [[-3 / 8, 1 / 8, 1 / 8, 1 / 8], [1 / 8, 1 / 8, 1 / 8, -3 / 8]], rtol=1e-15)
+    np.testing.assert_allclose(d_logits, [[-3 / 8, 1 / 8, 1 / 8, 1 / 8], [1 / 8, 1 / 8, 1 / 8, -3 / 8]], rtol=1e-15)
 
 
 def test_cross_entropy_on_a_hand_computed_example():
@@ -109,13 +109,13 @@ def test_cross_entropy_gradient_with_a_mask_matches_finite_differences(make_targ
     logits, target = rng.standard_normal((4, 3, 5)), make_target(rng, (4, 3, 5))
     mask = np.array([[1, 1, 1], [1, 0, 1], [0, 0, 1], [0, 0, 0]], dtype=bool)
     assert gradient_error(cross_entropy, logits, target, mask) < TOLERANCE
-    _, dlogits = cross_entropy(logits, target, mask)
-    np.testing.assert_array_equal(dlogits[~mask], 0)
+    _, d_logits = cross_entropy(logits, target, mask)
+    np.testing.assert_array_equal(d_logits[~mask], 0)
 
 
 def cross_entropy_ignoring_mask_in_mean(logits, target, mask):
-    loss, dlogits = cross_entropy(logits, target, mask)
-    return loss, dlogits * mask.sum() / mask.size   # planted bug: divided by all positions
+    loss, d_logits = cross_entropy(logits, target, mask)
+    return loss, d_logits * mask.sum() / mask.size   # planted bug: divided by all positions
 
 
 def test_gradient_check_catches_a_wrong_cross_entropy_gradient(rng):
@@ -136,26 +136,26 @@ def test_cross_entropy_matches_torch(masked, torch, rng):
     loss_t = torch.nn.functional.cross_entropy(logits_t.reshape(-1, C), torch_target.reshape(-1),
                                                reduction="mean", ignore_index=-100)
     loss_t.backward()
-    loss, dlogits = cross_entropy(logits, target, mask if masked else None)
+    loss, d_logits = cross_entropy(logits, target, mask if masked else None)
     assert rel_error(loss, loss_t.item()) < PARITY
-    assert rel_error(dlogits, logits_t.grad.numpy()) < PARITY
+    assert rel_error(d_logits, logits_t.grad.numpy()) < PARITY
 
 
 @given(logits=float_arrays((3, 4), scale=5.0), shift=st.floats(-1e4, 1e4), seed=seeds)
 def test_cross_entropy_is_stable_and_shift_invariant(logits, shift, seed):
     target = np.random.default_rng(seed).integers(0, 4, size=3)
-    loss, dlogits = cross_entropy(logits, target)
-    shifted_loss, shifted_dlogits = cross_entropy(logits + shift, target)
-    assert np.isfinite(shifted_loss) and np.all(np.isfinite(shifted_dlogits))
+    loss, d_logits = cross_entropy(logits, target)
+    shifted_loss, shifted_d_logits = cross_entropy(logits + shift, target)
+    assert np.isfinite(shifted_loss) and np.all(np.isfinite(shifted_d_logits))
     # adding a constant to every logit changes nothing; only rounding of logits + shift differs
     assert shifted_loss == pytest.approx(loss, abs=1e-11 * (1 + abs(shift)))
-    np.testing.assert_allclose(shifted_dlogits, dlogits, atol=1e-11 * (1 + abs(shift)))
+    np.testing.assert_allclose(shifted_d_logits, d_logits, atol=1e-11 * (1 + abs(shift)))
 
 
 def test_cross_entropy_of_huge_logits_is_finite():
-    loss, dlogits = cross_entropy(np.array([[1000.0, -1000.0, 0.0]]), np.array([1]))
+    loss, d_logits = cross_entropy(np.array([[1000.0, -1000.0, 0.0]]), np.array([1]))
     assert loss == pytest.approx(2000.0, rel=1e-15)
-    np.testing.assert_allclose(dlogits, [[1.0, -1.0, 0.0]], atol=1e-300)
+    np.testing.assert_allclose(d_logits, [[1.0, -1.0, 0.0]], atol=1e-300)
 
 
 def test_cross_entropy_accepts_any_padding_value_where_masked():
@@ -165,8 +165,8 @@ def test_cross_entropy_accepts_any_padding_value_where_masked():
 
 
 def test_cross_entropy_keeps_float32():
-    loss, dlogits = cross_entropy(np.zeros((2, 3), dtype=np.float32), np.array([0, 1]))
-    assert isinstance(loss, float) and dlogits.dtype == np.float32
+    loss, d_logits = cross_entropy(np.zeros((2, 3), dtype=np.float32), np.array([0, 1]))
+    assert isinstance(loss, float) and d_logits.dtype == np.float32
 
 
 def test_cross_entropy_refuses_bad_input():
@@ -213,8 +213,8 @@ def test_losses_on_device_match_the_cpu(device, xp, rng):
 def test_losses_follow_the_dtype_of_the_prediction():
     loss, dpred = mse_loss(np.ones(3, dtype=np.float32), np.zeros(3))
     assert dpred.dtype == np.float32 and loss == 1.0
-    _, dlogits = cross_entropy(np.zeros((2, 3), dtype=np.float32), np.array([0, 2]))
-    assert dlogits.dtype == np.float32
+    _, d_logits = cross_entropy(np.zeros((2, 3), dtype=np.float32), np.array([0, 2]))
+    assert d_logits.dtype == np.float32
     raises_naming(TypeError, lambda: mse_loss(np.ones(3), np.ones(3, dtype=np.complex128)), "target", "complex128")
     raises_naming(TypeError, lambda: cross_entropy(np.ones((2, 3), dtype=bool), np.array([0, 2])), "logits", "bool")
 
@@ -265,9 +265,9 @@ def test_well_formed_loss_calls(shape, dtype, scale, seed, masked, data):
     if masked:
         mask = np.asarray(rng.random(shape[:-1]) < 0.5)
         mask.flat[data.draw(st.integers(0, mask.size - 1))] = True     # at least one position is kept
-    loss, dlogits = cross_entropy(pred, target, mask)
-    assert np.isfinite(loss) and loss >= 0 and dlogits.shape == shape and dlogits.dtype == dtype
-    assert_finite(dpred, dlogits)
+    loss, d_logits = cross_entropy(pred, target, mask)
+    assert np.isfinite(loss) and loss >= 0 and d_logits.shape == shape and d_logits.dtype == dtype
+    assert_finite(dpred, d_logits)
 
 
 # ------------------------------------------------ cross-entropy with class probabilities
@@ -278,10 +278,10 @@ def softmax_of(logits):
 def test_soft_cross_entropy_on_a_hand_computed_example():
     # logits [1, 2, 3], p [0.2, 0.3, 0.5]: L = logsumexp(z) - sum p z, dL/dz = softmax(z) - p
     logsumexp = math.log(math.exp(1) + math.exp(2) + math.exp(3))
-    loss, dlogits = cross_entropy(np.array([[1.0, 2.0, 3.0]]), np.array([[0.2, 0.3, 0.5]]))
+    loss, d_logits = cross_entropy(np.array([[1.0, 2.0, 3.0]]), np.array([[0.2, 0.3, 0.5]]))
     assert loss == pytest.approx(logsumexp - (0.2 * 1 + 0.3 * 2 + 0.5 * 3), rel=1e-14)
     expected = [math.exp(k - logsumexp) - p for k, p in ((1, 0.2), (2, 0.3), (3, 0.5))]
-    np.testing.assert_allclose(dlogits, [expected], rtol=1e-14)
+    np.testing.assert_allclose(d_logits, [expected], rtol=1e-14)
 
 
 @pytest.mark.parametrize("masked", [False, True])
@@ -289,16 +289,16 @@ def test_a_one_hot_target_gives_what_its_class_ids_give(masked, rng):
     logits, ids = rng.standard_normal((4, 3, 5)) * 2, rng.integers(0, 5, size=(4, 3))
     mask = (rng.random((4, 3)) < 0.5) | np.eye(4, 3, dtype=bool) if masked else None
     one_hot = np.eye(5)[ids]
-    loss, dlogits = cross_entropy(logits, one_hot, mask)
-    id_loss, id_dlogits = cross_entropy(logits, ids, mask)
+    loss, d_logits = cross_entropy(logits, one_hot, mask)
+    id_loss, id_d_logits = cross_entropy(logits, ids, mask)
     assert loss == pytest.approx(id_loss, rel=1e-15)
-    np.testing.assert_allclose(dlogits, id_dlogits, rtol=1e-15, atol=1e-17)
+    np.testing.assert_allclose(d_logits, id_d_logits, rtol=1e-15, atol=1e-17)
 
 
 def soft_cross_entropy_without_the_softmax_term(logits, target, mask):
-    loss, dlogits = cross_entropy(logits, target, mask)
+    loss, d_logits = cross_entropy(logits, target, mask)
     # planted bug: the gradient of -sum p z alone, forgetting that logsumexp(z) depends on z too
-    return loss, dlogits - softmax_of(logits) * (mask / mask.sum())[..., None]
+    return loss, d_logits - softmax_of(logits) * (mask / mask.sum())[..., None]
 
 
 def test_gradient_check_catches_a_wrong_soft_cross_entropy_gradient(rng):
@@ -319,9 +319,9 @@ def test_soft_cross_entropy_matches_torch(masked, torch, rng):
     logits_t = torch.tensor(logits, requires_grad=True)
     loss_t = torch.nn.functional.cross_entropy(logits_t[torch.tensor(mask)], torch.tensor(target[mask]))
     loss_t.backward()
-    loss, dlogits = cross_entropy(logits, target, mask if masked else None)
+    loss, d_logits = cross_entropy(logits, target, mask if masked else None)
     assert rel_error(loss, loss_t.item()) < 1e-12
-    assert rel_error(dlogits, logits_t.grad.numpy()) < 1e-12
+    assert rel_error(d_logits, logits_t.grad.numpy()) < 1e-12
 
 
 @given(logits=float_arrays((3, 4), scale=5.0), seed=seeds)
@@ -353,8 +353,8 @@ def test_probability_rows_may_be_off_by_the_rounding_of_their_dtype(rng):
     teacher = np.exp(scores - scores.max(-1, keepdims=True))
     teacher /= teacher.sum(-1, keepdims=True)
     assert np.abs(teacher.astype(np.float64).sum(-1) - 1).max() > 1e-5
-    loss, dlogits = cross_entropy(rng.standard_normal((8, 10)), teacher)
-    assert np.isfinite(loss) and dlogits.dtype == np.float64
+    loss, d_logits = cross_entropy(rng.standard_normal((8, 10)), teacher)
+    assert np.isfinite(loss) and d_logits.dtype == np.float64
     with pytest.raises(ValueError, match=r"within 3.1e-03\), got row sums from 0.99[0-9]* to 1\b"):
         cross_entropy(np.zeros((2, 10)), np.vstack([teacher[0] * np.float16(0.99), teacher[1]]))
 
@@ -372,10 +372,10 @@ def test_masked_probability_rows_are_not_read(rng):
     padded = target.copy()
     padded[1] = [np.nan, -100.0, 7.0, 0.0]
     mask = np.array([True, False, True])
-    loss, dlogits = cross_entropy(logits, padded, mask)
-    expected_loss, expected_dlogits = cross_entropy(logits, target, mask)
+    loss, d_logits = cross_entropy(logits, padded, mask)
+    expected_loss, expected_d_logits = cross_entropy(logits, target, mask)
     assert loss == expected_loss
-    np.testing.assert_array_equal(dlogits, expected_dlogits)
+    np.testing.assert_array_equal(d_logits, expected_d_logits)
 
 
 def test_losses_take_torch_tensors(torch, rng):

@@ -26,7 +26,7 @@ pytest.importorskip("setuptools", reason="building the packages needs setuptools
 # conftest, the notebooks with the script that runs them, the benchmarks, the licence.
 NEEDED_BY_THE_TESTS_AND_NOTEBOOKS = ("tests/*.py", "notebooks/*.ipynb", "notebooks/execute.py",
                                      "notebooks/README.md", "benchmarks/*", "examples/*", "numpylstm/**/*.py",
-                                     "numpylstm/texts/*.txt", "LICENSE", "README.md", "Makefile",
+                                     "numpylstm/texts/*.txt", "LICENSE", "README.md", "ARCHITECTURE.md", "Makefile",
                                      "setup.cfg", "pyproject.toml", "MANIFEST.in")
 NOT_SOURCE = shutil.ignore_patterns(".venv", ".git", "dist", "build", "*.egg-info", "__pycache__",
                                     ".hypothesis", ".pytest_cache", "runs", "demo-output")

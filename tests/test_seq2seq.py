@@ -44,9 +44,9 @@ def test_seq2seq_gradients_with_padded_sources(rng):
 
 
 class Seq2SeqDroppingTheStateGradient(Seq2Seq):
-    def backward(self, dlogits):
+    def backward(self, d_logits):
         self._pop_cache()
-        self.decoder.backward(dlogits)
+        self.decoder.backward(d_logits)
         self.encoder.backward(None, None)       # planted bug: (dh0, dc0) never reach the encoder
         return None, None
 
@@ -93,13 +93,13 @@ def test_seq2seq_matches_torch(num_layers, src_lengths, torch, rng):
     lengths = None if src_lengths is None else np.array(src_lengths)
     twin = torch_twin(model, torch)
     logits_t = torch_forward(twin, src, tgt_in, lengths, torch)
-    dlogits = rng.standard_normal(tuple(logits_t.shape))
-    (logits_t * torch.tensor(dlogits)).sum().backward()
+    d_logits = rng.standard_normal(tuple(logits_t.shape))
+    (logits_t * torch.tensor(d_logits)).sum().backward()
 
     logits = model(src, tgt_in, src_lengths=lengths)
     assert logits.shape == (4, 3, VOCAB + 2)
     assert rel_error(logits, logits_t.detach().numpy()) < PARITY
-    model.backward(dlogits)
+    model.backward(d_logits)
     torch_grads = {name: p.grad.numpy() for name, p in twin.named_parameters()}
     assert set(torch_grads) == {name for name, _ in model.named_parameters()}
     for name, param in model.named_parameters():
@@ -272,8 +272,8 @@ def test_seq2seq_on_device_matches_the_cpu(device, xp, rng):
         array = xp if where == device else np
         model = Seq2Seq(VOCAB, 3, 4, seed=0).to(where)
         logits = model(array.asarray(src), array.asarray(tgt_in))
-        _, dlogits = cross_entropy(logits, array.asarray(tgt_in))
-        model.backward(dlogits)
+        _, d_logits = cross_entropy(logits, array.asarray(tgt_in))
+        model.backward(d_logits)
         tokens, lengths = model.greedy_decode(array.asarray(src), 0, 1, 4)
         results[where] = [to_numpy(a) for a in (logits, model.encoder.embedding.weight.grad, tokens, lengths)]
     for cpu, other in zip(results["cpu"], results[device]):
