@@ -31,19 +31,19 @@ import sys
 import tempfile
 import textwrap
 import time
-from contextlib import suppress
 from pathlib import Path
 
 import numpy as np
 
 from . import __version__, io, tasks
-from .plot import DEFAULT_DPI, plot_loss, plot_prediction, save_figure
+from ._atomic_write import write_atomically
 from .tasks import DEFAULTS, TASKS
 from .threads import limit_blas_threads
 
 DEMO_OUT = "demo-output"
 TRAIN_OUT = "runs"
 FIGURE_FORMATS = ("png", "svg", "pdf")
+FIGURE_DPI = 150   # plot.DEFAULT_DPI, for --help without loading matplotlib (a test holds them equal)
 PROGRESS_AFTER_SECONDS = 5.0  # gradient checks estimated to take longer print a line per tensor
 DTYPE_HELP = ("float type of the weights and data (default: float32, about twice as fast as float64, and "
               "training needs no more; numpylstm's modules default to float64 in Python, the precision a "
@@ -119,8 +119,8 @@ def _add_output_options(command, default_out):
                               "overwritten: the command stops before training)")
     command.add_argument("--format", choices=FIGURE_FORMATS, default="png",
                          help="figure file format (default: png; svg and pdf scale for slides and print)")
-    command.add_argument("--dpi", type=_positive_int, default=DEFAULT_DPI, metavar="N",
-                         help=f"resolution of png figures (default: {DEFAULT_DPI})")
+    command.add_argument("--dpi", type=_positive_int, metavar="N",   # None: plot.DEFAULT_DPI
+                         help=f"resolution of png figures (default: {FIGURE_DPI})")
 
 
 def _add_demo(commands):
@@ -385,10 +385,11 @@ def run_train(args):
     return 0
 
 
-def train_and_report(task, settings, out, quiet=False, figure_format="png", dpi=DEFAULT_DPI):
+def train_and_report(task, settings, out, quiet=False, figure_format="png", dpi=None):
     """Train ``task``, print what it measured, save its weights and figures into ``out``; the TaskResult.
 
-    ``out`` must exist and be writable (``prepare_output`` checks it before).
+    ``out`` must exist and be writable (``prepare_output`` checks it before). ``dpi``: of png
+    figures, None for ``plot.DEFAULT_DPI``.
     """
     print(f"Training on the {task} task: {tasks.DESCRIPTIONS[task]}")
     shown = ", ".join(f"{name} {value}" for name, value in settings._asdict().items() if value is not None)
@@ -399,18 +400,20 @@ def train_and_report(task, settings, out, quiet=False, figure_format="png", dpi=
     print(tasks.summary(result))
     weights, *figure_names = run_files(task, figure_format)
     print(f"weights: {io.save(result.model, out / weights, metadata=tasks.run_metadata(result))}")
-    for name, figure in zip(figure_names, _figures(result)):
-        print(f"{name.split('.')[0]} figure: {save_figure(figure, out / name, dpi=dpi)}")
+    from . import plot   # here, not at the top: matplotlib takes ~0.8 s to load, and most commands draw nothing
+    for name, figure in zip(figure_names, _figures(plot, result)):
+        saved = plot.save_figure(figure, out / name, dpi=plot.DEFAULT_DPI if dpi is None else dpi)
+        print(f"{name.split('.')[0]} figure: {saved}")
     print(f"done in {time.perf_counter() - started:.1f}s; files in {out}/")
     return result
 
 
-def _figures(result):
+def _figures(plot, result):
     """The loss figure with the task's baselines, and for the sine task the prediction figure."""
-    yield plot_loss(result.history, title=tasks.LOSS_TITLES[result.task], **tasks.figure_baselines(result))
+    yield plot.plot_loss(result.history, title=tasks.LOSS_TITLES[result.task], **tasks.figure_baselines(result))
     if result.task == "sine":
         d = result.details
-        yield plot_prediction(d["y_true"], d["y_pred"], d["baseline"], title="sine: test part of the series",
+        yield plot.plot_prediction(d["y_true"], d["y_pred"], d["baseline"], title="sine: test part of the series",
                               labels=("truth", "LSTM", "last value"))
 
 
@@ -427,7 +430,9 @@ def run_predict(args):
     output = Path(args.output) if args.output else given.with_name(f"{given.stem}-predictions.npy")
     prepare_output(output.parent, [output.name], args.force, option="--output folder")
     predictions = tasks.predictions(model, _load_array(given))
-    _save_array(output, predictions)
+    # as io.save writes weights: a temporary file, fsynced, renamed over the target
+    write_atomically(output, lambda file: np.save(file, predictions, allow_pickle=False),
+                     io.STALE_TEMPORARY_SECONDS)
     print(f"predictions {predictions.shape} ({predictions.dtype}) of {type(model).__name__} for "
           f"{given}: {output}")
     return 0
@@ -471,25 +476,13 @@ def _load_array(path):
     return array
 
 
-def _save_array(path, array):
-    """``np.save`` into a temporary file beside ``path``, renamed over it once complete."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "wb") as file:
-            np.save(file, array, allow_pickle=False)
-        os.replace(temporary, path)
-    finally:
-        with suppress(FileNotFoundError):
-            os.unlink(temporary)
-
-
 # ------------------------------------------------------------------------- demo
 def run_demo(args):
     out = prepare_output(args.out or DEMO_OUT, run_files("sine", args.format), args.force)
     return demo(out, quick=args.quick, figure_format=args.format, dpi=args.dpi)
 
 
-def demo(out, quick=False, figure_format="png", dpi=DEFAULT_DPI):
+def demo(out, quick=False, figure_format="png", dpi=None):
     """The main job: a gradient check, a training run on the sine task, figures in ``out`` (which must exist)."""
     started = time.perf_counter()
     print("numpylstm demo: an LSTM in NumPy, every gradient written by hand\n")

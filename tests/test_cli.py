@@ -436,6 +436,21 @@ def test_dpi_sets_the_resolution_of_png_figures(tmp_path):
     assert widths["300"] == pytest.approx(3 * widths["100"], rel=0.03)
 
 
+def test_the_default_dpi_in_help_is_the_one_figures_get(tmp_path, capsys):
+    from numpylstm import plot
+    assert cli.FIGURE_DPI == plot.DEFAULT_DPI
+    assert main(["train", "--help"]) == 0
+    assert f"(default: {plot.DEFAULT_DPI})" in capsys.readouterr().out
+    assert tiny_train("adding", tmp_path / "default") == 0
+    assert tiny_train("adding", tmp_path / "given", "--dpi", str(plot.DEFAULT_DPI)) == 0
+    assert (tmp_path / "default" / "loss.png").read_bytes()[16:24] == (tmp_path / "given" / "loss.png").read_bytes()[16:24]
+
+
+def test_commands_that_draw_nothing_do_not_load_matplotlib():
+    code = "import sys, numpylstm.cli; assert 'matplotlib' not in sys.modules, 'matplotlib loaded'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def test_train_help_says_why_float32_and_that_python_defaults_to_float64(capsys):
     assert main(["train", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
