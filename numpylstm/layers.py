@@ -29,7 +29,7 @@ import numpy as np
 from . import _validate as check
 from .backend import get_array_module
 from .functional import sigmoid
-from .module import Module, Parameter
+from .module import Module, Parameter, kept_for_backward
 
 
 def spawn_seeds(seed, count):
@@ -98,7 +98,7 @@ class Linear(Module):
         y = x @ self.weight.data.T
         if self.bias is not None:
             y = y + self.bias.data
-        self._push_cache(x.copy() if self.training else None)  # a copy: the caller may change x
+        self._push_cache(*kept_for_backward(self, x))
         return y
 
     def backward(self, dy):
@@ -139,7 +139,7 @@ class Tanh(Module):
     def forward(self, x):
         x = _float_input(x)
         y = get_array_module(x).tanh(x)
-        self._push_cache(y.copy() if self.training else None)  # a copy: the caller may change y
+        self._push_cache(*kept_for_backward(self, y))
         return y
 
     def backward(self, dy):
@@ -157,7 +157,7 @@ class Sigmoid(Module):
     def forward(self, x):
         x = _float_input(x)
         y = sigmoid(x)
-        self._push_cache(y.copy() if self.training else None)  # a copy: the caller may change y
+        self._push_cache(*kept_for_backward(self, y))
         return y
 
     def backward(self, dy):
@@ -272,8 +272,8 @@ class Embedding(Module):
         """``weight[ids]``; errors call the ids ``name`` (models pass their own argument's name)."""
         ids = check.integer_array(ids, name, 0, self.num_embeddings - 1, what="integer token ids",
                                   context=f" (vocabulary of {self.num_embeddings})")
-        ids = get_array_module(self.weight.data).array(ids, copy=True)  # a copy: the caller may change ids
-        self._push_cache(ids)
+        ids = get_array_module(self.weight.data).asarray(ids)   # on the weight's device
+        self._push_cache(*kept_for_backward(self, ids))
         return self.weight.data[ids]
 
     def backward(self, dy):

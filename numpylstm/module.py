@@ -329,6 +329,14 @@ def _entry_problem(name, value, param):
     return None
 
 
+def kept_for_backward(module, *arrays):
+    """Private copies of ``arrays`` when ``module`` records a cache (training mode), else the arrays.
+
+    A cache must not read arrays the caller can still change in place (see the module notes: "In-place changes").
+    """
+    return tuple(a.copy() for a in arrays) if module.training else arrays
+
+
 # ------------------------------------------------------------------ transactions
 _INSIDE_A_CALL = contextvars.ContextVar("numpylstm_inside_a_call", default=False)
 

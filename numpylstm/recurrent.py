@@ -14,7 +14,7 @@ from .backend import get_array_module, to_numpy
 from . import fast, functional
 from .functional import GATES, lstm_step_backward, lstm_step_forward, reverse_padded
 from .layers import dropout_mask
-from .module import Module, Parameter
+from .module import Module, Parameter, kept_for_backward
 
 
 def uniform_parameter(rng, bound, shape, dtype):
@@ -43,14 +43,6 @@ def accumulate_cell_grads(cell, dW_ih, dW_hh, db_ih, db_hh):
     if cell.bias:
         cell.bias_ih.accumulate(db_ih)
         cell.bias_hh.accumulate(db_hh)
-
-
-def kept_for_backward(module, *arrays):
-    """Private copies of ``arrays`` when ``module`` records a cache (training mode), else the arrays.
-
-    A cache must not read arrays the caller can still change in place (see ``numpylstm.module``).
-    """
-    return tuple(a.copy() for a in arrays) if module.training else arrays
 
 
 def buffers_fit(module, T, N, n_values):

@@ -11,8 +11,8 @@ import numpy as np
 from . import _validate as check
 from .backend import get_array_module
 from .functional_rnn import RNNCache, check_nonlinearity, rnn_backward, rnn_forward, rnn_step_backward, rnn_step_forward
-from .module import Module
-from .recurrent import (accumulate_cell_grads, add_cell_parameters, buffers_fit, cell_input, kept_for_backward,
+from .module import Module, kept_for_backward
+from .recurrent import (accumulate_cell_grads, add_cell_parameters, buffers_fit, cell_input,
                         time_major_input, time_major_output_grad, uniform_parameter, user_layout)
 
 
