@@ -29,7 +29,7 @@ from . import _validate as check
 from .backend import get_array_module, to_numpy
 from .layers import Embedding, Linear, mlp, spawn_seeds
 from .losses import log_softmax
-from .module import Module
+from .module import Module, eval_mode
 from .recurrent import LSTM
 
 HEADS = ("last", "every")
@@ -317,12 +317,8 @@ class CharLM(_LSTMBody):
         check.fits_in_memory(length, np.int64, f"CharLM.sample(length={length})", "the ids it generates")
         temperature = check.positive_real(temperature, "temperature")
         rng = np.random.default_rng(check.seed(seed))
-        was_training = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             return self._sample(prefix, length, temperature, rng)
-        finally:
-            self.train(was_training)
 
     def _sample(self, prefix, length, temperature, rng):
         xp = get_array_module(self.head.weight.data)

@@ -337,6 +337,17 @@ def kept_for_backward(module, *arrays):
     return tuple(a.copy() for a in arrays) if module.training else arrays
 
 
+@contextlib.contextmanager
+def eval_mode(module):
+    """Run the block with ``module`` in eval mode (no caches recorded, no dropout), then restore its mode."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train(was_training)
+
+
 # ------------------------------------------------------------------ transactions
 _INSIDE_A_CALL = contextvars.ContextVar("numpylstm_inside_a_call", default=False)
 

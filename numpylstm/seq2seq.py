@@ -36,14 +36,13 @@ Layout: time-major by default, like the rest of the library: token ids
 ``batch_first=True`` ids are (N, T), logits (N, T, V), features (N, T, features).
 Token ids are integer arrays; token 0..V-1 are the vocabulary.
 """
-import contextlib
 
 import numpy as np
 
 from . import _validate as check
 from .backend import get_array_module
 from .layers import Embedding, Linear, spawn_seeds
-from .module import Module
+from .module import Module, eval_mode
 from .recurrent import LSTM, checked_lengths
 
 
@@ -104,17 +103,6 @@ def _same_batch(sizes, names):
     if n_src != n_tgt:
         raise ValueError(f"{src} and {tgt} must hold the same number of sequences N, got N={n_src} "
                          f"in {src} and N={n_tgt} in {tgt}")
-
-
-@contextlib.contextmanager
-def _eval_mode(model):
-    """Run the block in eval mode (no caches recorded, no dropout), then restore the model's mode."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)
 
 
 # ------------------------------------------------------------------------- tokens
@@ -314,7 +302,7 @@ class Seq2Seq(_EncoderDecoder):
         max_len = check.positive_int(max_len, "max_len")
         check.fits_in_memory(max_len * N, np.int64, f"greedy_decode(max_len={max_len}) of {N} sequences",
                              "the tokens it may generate")
-        with _eval_mode(self):
+        with eval_mode(self):
             tokens, lengths = self._greedy_steps(src, src_lengths, N, start_token, end_token, max_len)
         return (tokens.T if self.batch_first else tokens), lengths
 
@@ -562,7 +550,7 @@ class FeatureSeq2Seq(_EncoderDecoder):
                              "the frames it predicts")
         frame = self._start_frame(start, N)
         frames = []
-        with _eval_mode(self):
+        with eval_mode(self):
             _, state = self.encoder(x, lengths=lengths)
             for _ in range(steps):
                 pred, state = self.decoder(get_array_module(frame).expand_dims(frame, self._time_axis()), state)

@@ -35,6 +35,7 @@ from . import _validate as check
 from .backend import get_array_module
 from .data import make_rng, minibatches
 from .losses import _checked_logits, _class_ids, _keep_weights
+from .module import eval_mode
 from .optim import clip_grad_norm, global_norm
 
 
@@ -415,9 +416,7 @@ def _dry_run(model, loss_fn, metric, data, batch_size):
     """
     n = min(batch_size, data.count)
     inputs, targets = tuple(a[:n] for a in data.inputs), tuple(a[:n] for a in data.targets)
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         with _naming(f"{data.name}[0] (inputs) do not fit the model"):
             pred = model(*inputs)
         with _naming(f"{data.name}[1] (targets) do not fit the model's output and loss_fn"):
@@ -426,8 +425,6 @@ def _dry_run(model, loss_fn, metric, data, batch_size):
         if metric is not None:
             with _naming(f"metric failed on the first {n} samples of {data.name}"):
                 float(metric(pred, *targets))
-    finally:
-        model.train(was_training)
     if not math.isfinite(loss):
         raise ValueError(f"{data.name} gives the model a loss of {loss} before training (on its first {n} "
                          "samples): rescale the data, or check the model's weights")
@@ -477,17 +474,13 @@ def predict(model, inputs, batch_size=None):
     inputs = _as_tuple(inputs, "inputs")
     n = _sample_count(inputs, "inputs")
     batch_size = n if batch_size is None else check.positive_int(batch_size, "batch_size")
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         outputs = []
         for batch in minibatches(*inputs, batch_size=batch_size, shuffle=False):
             with _naming("inputs do not fit the model"):
                 outputs.append(model(*batch))
             if batch_size < n:   # more than one batch: the outputs will be joined along axis 0
                 _check_samples_first(outputs[-1], len(batch[0]))
-    finally:
-        model.train(was_training)
     return _join(outputs)
 
 
