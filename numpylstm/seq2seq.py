@@ -489,8 +489,9 @@ class FeatureSeq2Seq(_EncoderDecoder):
         return f"batch_first={self.batch_first}"
 
     def forward(self, x, y_in, lengths=None):
-        sizes = (self._sequences(x, "x", self.input_size)[1], self._sequences(y_in, "y_in", self.output_size)[1])
-        _same_batch(sizes, ("x", "y_in"))
+        x, n_x = self._sequences(x, "x", self.input_size)             # converted once, here: the encoder
+        y_in, n_y = self._sequences(y_in, "y_in", self.output_size)   # and decoder find them in their dtype
+        _same_batch((n_x, n_y), ("x", "y_in"))
         return self._encode_decode(x, y_in, lengths)
 
     def backward(self, d_pred):
