@@ -353,7 +353,7 @@ def _load_weights(path, weights, module, strict):
 def _file_names(module, declared):
     """Current parameter name -> the name in the file, which may be one a class has since renamed
     (``Module._with_current_names`` applies its ``renamed_parameters``)."""
-    return {next(iter(module._with_current_names({name: None}))): name for name in declared}
+    return dict(module._with_current_names({name: name for name in declared}))   # renamed keys, same values
 
 
 def _check_within_limit(path, declared):
