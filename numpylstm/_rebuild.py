@@ -10,7 +10,7 @@ import math
 
 from .layers import Dropout, Embedding, Linear, ReLU, Sequential, Sigmoid, Tanh
 from .models import CharLM, SequenceClassifier, SequenceRegressor
-from .recurrent import LSTM, LSTMCell
+from .recurrent import LSTM, LSTMCell, parameter_count
 from .rnn import RNN, RNNCell
 from .seq2seq import Decoder, Encoder, FeatureDecoder, FeatureEncoder, FeatureSeq2Seq, Seq2Seq
 
@@ -125,24 +125,13 @@ def _linear_count(in_features, out_features, bias=True):
     return out_features * (in_features + bias)
 
 
-def _recurrent_count(gates, input_size, hidden_size, num_layers=1, bias=True, bidirectional=False, proj_size=0):
-    """Values in a (stacked) LSTM (gates=4) or RNN (gates=1), as ``LSTM._create_parameters`` makes them."""
-    directions, output = 1 + bidirectional, proj_size or hidden_size
-    rows = gates * hidden_size
-
-    def layer(layer_input):
-        return directions * (rows * (layer_input + output + 2 * bias) + proj_size * hidden_size)
-
-    return layer(input_size) + (num_layers - 1) * layer(output * directions)
-
-
 def _lstm_count(a, input_name="input_size"):
-    return _recurrent_count(4, a.size(input_name), a.size("hidden_size"), a.size("num_layers", 1),
+    return parameter_count(4, a.size(input_name), a.size("hidden_size"), a.size("num_layers", 1),
                             a.flag("bias", True), a.flag("bidirectional", False), a.size("proj_size", 0))
 
 
 def _rnn_count(a):
-    return _recurrent_count(1, a.size("input_size"), a.size("hidden_size"), a.size("num_layers", 1),
+    return parameter_count(1, a.size("input_size"), a.size("hidden_size"), a.size("num_layers", 1),
                             a.flag("bias", True))
 
 

@@ -22,12 +22,26 @@ def uniform_parameter(rng, bound, shape, dtype):
     return Parameter(rng.uniform(-bound, bound, size=shape).astype(dtype))
 
 
+def parameter_count(gates, input_size, hidden_size, num_layers=1, bias=True, bidirectional=False, proj_size=0):
+    """The number of parameter values of a stacked LSTM (gates=4) or RNN (gates=1), or of its cell
+    (num_layers=1), as their constructors make them: in closed form, so that a size too large to
+    allocate (num_layers=10**12) costs nothing to count. ``io.load_model`` checks files with it too."""
+    directions, output = 1 + bidirectional, proj_size or hidden_size
+    rows = gates * hidden_size
+
+    def layer(layer_input):
+        return directions * (rows * (layer_input + output + 2 * bias) + proj_size * hidden_size)
+
+    return layer(input_size) + (num_layers - 1) * layer(output * directions)
+
+
 def add_cell_parameters(cell, rows, dtype, seed):
     """``weight_ih`` (rows, I), ``weight_hh`` (rows, H) and, with ``cell.bias``, ``bias_ih`` and
     ``bias_hh`` (rows,) on ``cell``, from U(-1/sqrt(H), 1/sqrt(H)) seeded by ``seed``, in that order
     (rows = 4H for an LSTM cell, H for an RNN cell)."""
     rng = np.random.default_rng(check.seed(seed))
-    check.parameters_fit(cell, rows * (cell.input_size + cell.hidden_size) + (2 * rows if cell.bias else 0), dtype)
+    check.parameters_fit(cell, parameter_count(rows // cell.hidden_size, cell.input_size, cell.hidden_size,
+                                               bias=cell.bias), dtype)
     bound = 1.0 / math.sqrt(cell.hidden_size)
     cell.weight_ih = uniform_parameter(rng, bound, (rows, cell.input_size), dtype)
     cell.weight_hh = uniform_parameter(rng, bound, (rows, cell.hidden_size), dtype)
@@ -351,10 +365,8 @@ class LSTM(Module):
         return ("", "_reverse")[: self.num_directions]
 
     def _parameter_count(self):
-        """The number of parameter values, in closed form (so num_layers=10**12 costs nothing to count)."""
-        H, P, D, L = self.hidden_size, self.output_size, self.num_directions, self.num_layers
-        recurrent = 4 * H * P + (8 * H if self.bias else 0) + (P * H if self.proj_size else 0)
-        return D * (4 * H * self.input_size + recurrent) + (L - 1) * D * (4 * H * D * P + recurrent)
+        return parameter_count(4, self.input_size, self.hidden_size, self.num_layers, self.bias,
+                               self.bidirectional, self.proj_size)
 
     def _forward_buffer_values(self, T, N):
         """A lower bound on the values one forward on T steps of N sequences allocates.

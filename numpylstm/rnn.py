@@ -12,7 +12,7 @@ from . import _validate as check
 from .backend import get_array_module
 from .functional_rnn import RNNCache, check_nonlinearity, rnn_backward, rnn_forward, rnn_step_backward, rnn_step_forward
 from .module import Module, kept_for_backward
-from .recurrent import (accumulate_cell_grads, add_cell_parameters, buffers_fit, cell_input,
+from .recurrent import (accumulate_cell_grads, add_cell_parameters, buffers_fit, cell_input, parameter_count,
                         time_major_input, time_major_output_grad, uniform_parameter, user_layout)
 
 
@@ -136,9 +136,7 @@ class RNN(Module):
                 setattr(self, f"bias_hh_l{layer}", uniform_parameter(rng, bound, (H,), dtype))
 
     def _parameter_count(self):
-        """The number of parameter values, in closed form (any num_layers costs nothing to count)."""
-        H, biases = self.hidden_size, (2 * self.hidden_size if self.bias else 0)
-        return H * self.input_size + H * H + biases + (self.num_layers - 1) * (2 * H * H + biases)
+        return parameter_count(1, self.input_size, self.hidden_size, self.num_layers, self.bias)
 
     def _forward_buffer_values(self, T, N):
         """A lower bound on the values one forward on T steps of N sequences allocates: each layer's
