@@ -55,11 +55,12 @@ import numpy as np
 
 from . import _validate as check
 from .backend import to_numpy
+from .functional import GATES
 from .layers import Linear
 from .module import Module
 from .recurrent import LSTM, LSTMCell
 
-TORCH_GATE_ORDER = "ifgo"   # the row blocks of weight_ih, weight_hh, bias_ih, bias_hh
+TORCH_GATE_ORDER = "".join(GATES)   # "ifgo": the row blocks of weight_ih, weight_hh, bias_ih, bias_hh
 KERAS_GATE_ORDER = "ifgo"   # Keras's i, f, c, o: its c is PyTorch's g, the candidate
 
 

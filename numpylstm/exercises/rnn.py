@@ -13,7 +13,7 @@ import numpy as np
 
 from ..functional import sigmoid
 from ..functional_rnn import rnn_step_backward, rnn_step_forward
-from ._report import POINTS
+from ._report import DEFAULT_TOLERANCE, POINTS
 from ._run import (Exercise, Mistake, check_arguments, evaluate, library_kernels, output_hints_for, random_cases,
                    run_exercise)
 from .step_forward import random_weights
@@ -50,7 +50,7 @@ RNN_BACKWARD = {
 
 
 # ----------------------------------------------------------------------- the checks
-def check_rnn_step_forward(student_fn, tolerance=1e-8, seed=0, shapes=RNN_SHAPES):
+def check_rnn_step_forward(student_fn, tolerance=DEFAULT_TOLERANCE, seed=0, shapes=RNN_SHAPES):
     """Check a student's ``rnn_step_forward(x, h, W_ih, W_hh, b_ih, b_hh) -> (h_next, cache)`` (tanh).
 
     Arguments: ``x`` (N, I), ``h`` (N, H), ``W_ih`` (H, I), ``W_hh`` (H, H), ``b_ih`` and
@@ -64,7 +64,7 @@ def check_rnn_step_forward(student_fn, tolerance=1e-8, seed=0, shapes=RNN_SHAPES
                         lambda checks, results: output_hints_for(checks, RNN_OUTPUT_HINTS))
 
 
-def check_rnn_step_backward(student_fn, tolerance=1e-8, seed=0, shapes=RNN_SHAPES):
+def check_rnn_step_backward(student_fn, tolerance=DEFAULT_TOLERANCE, seed=0, shapes=RNN_SHAPES):
     """Check a student's ``rnn_step_backward(dh_next, cache) -> (dx, dh_prev, dW_ih, dW_hh, db_ih, db_hh)``.
 
     ``dh_next`` is (N, H); ``cache`` is the ``RNNStepCache`` of ``functional_rnn.rnn_step_forward``

@@ -11,7 +11,7 @@ equal one step's own are named with that step.
 import numpy as np
 
 from ..functional import LSTMCache, lstm_backward, lstm_step_backward, lstm_step_forward
-from ._report import POINTS
+from ._report import DEFAULT_TOLERANCE, POINTS
 from ._run import Exercise, Mistake, check_arguments, library_kernels, random_cases, run_exercise, same
 from .step_backward import OUTPUT_HINTS, STEP_BACKWARD_MISTAKES, gate_diagnosis
 from .step_forward import random_weights
@@ -39,7 +39,7 @@ BIAS_HINT = ("db is wrong while dW_ih and dW_hh are right: db is the gradient of
 
 
 # ------------------------------------------------------------------------ the check
-def check_sequence_backward(student_fn, tolerance=1e-8, seed=0, shapes=SEQUENCE_SHAPES):
+def check_sequence_backward(student_fn, tolerance=DEFAULT_TOLERANCE, seed=0, shapes=SEQUENCE_SHAPES):
     """Check a student's backpropagation through time built from the step kernels.
 
     ``student_fn(d_out, dh_n, dc_n, caches)`` takes

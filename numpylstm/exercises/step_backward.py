@@ -18,7 +18,7 @@ import itertools
 import numpy as np
 
 from ..functional import GATES, lstm_step_backward, lstm_step_forward
-from ._report import POINTS
+from ._report import DEFAULT_TOLERANCE, POINTS
 from ._run import Exercise, Mistake, check_arguments, evaluate, library_kernels, random_cases, run_exercise
 from .step_forward import STEP_SHAPES, random_step_inputs
 
@@ -79,7 +79,7 @@ STEP_BACKWARD = {
 
 
 # ------------------------------------------------------------------------ the check
-def check_step_backward(student_fn, tolerance=1e-8, seed=0, shapes=STEP_SHAPES):
+def check_step_backward(student_fn, tolerance=DEFAULT_TOLERANCE, seed=0, shapes=STEP_SHAPES):
     """Check a student's ``lstm_step_backward(dh_next, dc_next, cache)``.
 
     ``student_fn`` must have the signature of

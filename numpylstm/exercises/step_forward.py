@@ -15,7 +15,7 @@ import itertools
 import numpy as np
 
 from ..functional import GATES, lstm_step_forward, sigmoid, split_gates
-from ._report import POINTS
+from ._report import DEFAULT_TOLERANCE, POINTS
 from ._run import (Exercise, Mistake, check_arguments, evaluate, library_kernels, output_hints_for,
                    random_cases, run_exercise)
 
@@ -64,7 +64,7 @@ def random_step_inputs(rng, N, I, H):
 
 
 # ------------------------------------------------------------------------ the check
-def check_step_forward(student_fn, tolerance=1e-8, seed=0, shapes=STEP_SHAPES):
+def check_step_forward(student_fn, tolerance=DEFAULT_TOLERANCE, seed=0, shapes=STEP_SHAPES):
     """Check a student's ``lstm_step_forward(x, h, c, W_ih, W_hh, b_ih, b_hh) -> (h_next, c_next, cache)``.
 
     Arguments the function receives: ``x`` (N, I), ``h`` and ``c`` (N, H), ``W_ih`` (4H, I),
